@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Kernel differences, in one place. Each "flavour" struct (name___suffix) is a
+ * CO-RE view of an older layout; bpf_core_field_exists() picks the right one at
+ * load time, so one object runs on every supported kernel (see docs/kernels.md).
+ */
+#ifndef RSTWATCH_COMPAT_BPF_H
+#define RSTWATCH_COMPAT_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+
+/* Before 5.15 ("bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode")
+ * sock_cgroup_data was a union whose `val` holds the cgroup pointer when bit 0
+ * is clear. */
+struct sock_cgroup_data___old {
+    __u64 val;
+} __attribute__((preserve_access_index));
+
+/* Until "cgroup: Replace cgroup->ancestor_ids[] with ->ancestors[]" a cgroup
+ * kept the ids of its ancestors, not pointers. */
+struct cgroup___old {
+    int level;
+    __u64 ancestor_ids[];
+} __attribute__((preserve_access_index));
+
+/* Kernels before 6.0 stored net.ipv4.tcp_keepalive_probes as an int, later as u8;
+ * the PROBED bitfield reader copes with either size. */
+static __always_inline __u32 rw_read_keepalive_probes_sysctl(const struct net *net) {
+    const struct netns_ipv4 *ipv4 = &net->ipv4;
+    return (__u32)BPF_CORE_READ_BITFIELD_PROBED(ipv4, sysctl_tcp_keepalive_probes);
+}
+
+/* cgroup v2 id of the cgroup a socket was created in. */
+static __always_inline __u64 rw_sock_cgroup_id(const struct sock *sk) {
+    struct cgroup *cgrp;
+
+    if (bpf_core_field_exists(struct sock_cgroup_data, cgroup)) {
+        cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+    } else {
+        struct sock_cgroup_data___old *old = (void *)&sk->sk_cgrp_data;
+        __u64 val = BPF_CORE_READ(old, val);
+
+        if (val & 1) return 0; /* v1 classid/prioidx data, no v2 pointer */
+        cgrp = (struct cgroup *)val;
+    }
+    if (!cgrp) return 0;
+    return BPF_CORE_READ(cgrp, kn, id);
+}
+
+/* Is the socket's cgroup `target_id` (at `level`) or one of its descendants? */
+static __always_inline bool rw_sock_in_cgroup(const struct sock *sk, __u64 target_id, int level) {
+    struct cgroup *cgrp;
+
+    if (bpf_core_field_exists(struct sock_cgroup_data, cgroup)) {
+        cgrp = BPF_CORE_READ(sk, sk_cgrp_data.cgroup);
+    } else {
+        struct sock_cgroup_data___old *old = (void *)&sk->sk_cgrp_data;
+        __u64 val = BPF_CORE_READ(old, val);
+
+        cgrp = (val & 1) ? NULL : (struct cgroup *)val;
+    }
+    if (!cgrp || level < 0 || level > 255) return false;
+    if (BPF_CORE_READ(cgrp, level) < level) return false;
+    if (bpf_core_field_exists(struct cgroup, ancestors)) {
+        struct cgroup *anc = NULL;
+
+        bpf_core_read(&anc, sizeof(anc), &cgrp->ancestors[level]);
+        return anc && BPF_CORE_READ(anc, kn, id) == target_id;
+    } else {
+        struct cgroup___old *old = (void *)cgrp;
+        __u64 id = 0;
+
+        bpf_core_read(&id, sizeof(id), &old->ancestor_ids[level]);
+        return id == target_id;
+    }
+}
+
+#endif /* RSTWATCH_COMPAT_BPF_H */

@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Connection lifecycle from inet_sock_set_state: who owns each socket (learnt in
+ * process context at connect() and listen(), inherited from the listener for
+ * accepted connections), when it started, and what happened at its end
+ * (connection_closed, tcp_timeout). Entries are deleted at close so the maps
+ * track live connections only.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "sock.bpf.h"
+
+/* CLOSE -> SYN_SENT runs in connect(), in the caller's context. */
+static __always_inline void rw_on_connect(const struct sock *sk) {
+    struct rw_sock_info info = {};
+    __u64 key = (__u64)sk;
+
+    rw_owner_from_current(&info.owner, RW_OWNER_CONNECT);
+    info.owner.cgroup_id = rw_sock_cgroup_id(sk);
+    info.start_ns = bpf_ktime_get_ns();
+    if (bpf_map_update_elem(&rw_socks, &key, &info, BPF_ANY)) rw_count(RW_CNT_SOCK_MAP_FULL);
+}
+
+/* -> LISTEN runs in listen(), in the caller's context. */
+static __always_inline void rw_on_listen(const struct sock *sk) {
+    struct rw_listener_key k =
+        rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    struct rw_owner owner = {};
+
+    rw_owner_from_current(&owner, RW_OWNER_CONNECT);
+    owner.cgroup_id = rw_sock_cgroup_id(sk);
+    bpf_map_update_elem(&rw_listeners, &k, &owner, BPF_ANY);
+}
+
+static __always_inline void rw_on_established(const struct sock *sk, int oldstate) {
+    __u64 key = (__u64)sk;
+    struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
+    struct rw_tuple_key tk = {};
+    struct rw_endpoints ep = {};
+
+    rw_read_endpoints(sk, &ep);
+    if (!info) {
+        struct rw_sock_info fresh = {};
+
+        /* Accepted: established in softirq, so the owner is the listener's. A
+         * connect that started before we attached has no known owner. */
+        if (oldstate == TCP_SYN_RECV) {
+            struct rw_listener_key lk = rw_listener_key_of(rw_sock_netns(sk), ep.local_port);
+            struct rw_owner *l = bpf_map_lookup_elem(&rw_listeners, &lk);
+
+            if (l) {
+                fresh.owner = *l;
+                fresh.owner.how = RW_OWNER_LISTENER;
+            }
+            fresh.start_ns = bpf_ktime_get_ns();
+        }
+        fresh.owner.cgroup_id = rw_sock_cgroup_id(sk);
+        if (bpf_map_update_elem(&rw_socks, &key, &fresh, BPF_ANY)) {
+            rw_count(RW_CNT_SOCK_MAP_FULL);
+            return;
+        }
+        info = bpf_map_lookup_elem(&rw_socks, &key);
+        if (!info) return;
+    }
+    info->flags |= RW_F_ESTABLISHED;
+    /* Options set before connect()/accept() are visible in the socket itself. */
+    info->opts |= rw_opts_from_sock(sk);
+    if (info->opts & RW_OPT_SO_KEEPALIVE) info->flags |= RW_F_KA_EVER;
+
+    rw_tuple_of(&tk, &ep, false);
+    bpf_map_update_elem(&rw_tuples, &tk, &ep.family, BPF_ANY);
+}
+
+/* How the kernel gave up on a connection whose peer went silent. Keepalive
+ * probes are only sent with nothing in flight; a user timeout is enforced by the
+ * same retransmission timer. */
+static __always_inline __u8 rw_timeout_cause(const struct sock *sk) {
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+
+    if (BPF_CORE_READ(tp, packets_out) == 0 && BPF_CORE_READ(icsk, icsk_probes_out) > 0)
+        return RW_CAUSE_KEEPALIVE;
+    if (BPF_CORE_READ(icsk, icsk_user_timeout)) return RW_CAUSE_USER_TIMEOUT;
+    return RW_CAUSE_RETRANSMIT;
+}
+
+static __always_inline void rw_fill_close(struct rw_close *c, const struct sock *sk,
+                                          const struct rw_sock_info *info, int oldstate,
+                                          __s32 sk_err, bool timeout) {
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+
+    rw_read_endpoints(sk, &c->ep);
+    c->ep.state = oldstate;
+    rw_read_keepalive(sk, &c->ka);
+    c->flags = RW_F_FULLSOCK;
+    rw_read_timing(sk, true, &c->tm, &c->flags);
+    c->sock_id = (__u64)sk;
+    c->sk_err = sk_err;
+    c->retransmits = BPF_CORE_READ(icsk, icsk_retransmits);
+    c->total_retrans = BPF_CORE_READ(tp, total_retrans);
+    c->probes_out = BPF_CORE_READ(icsk, icsk_probes_out);
+    if (info) {
+        c->owner = info->owner;
+        c->flags |= info->flags;
+        c->opts = info->opts;
+        c->resets_received = info->resets_received;
+        c->resets_sent = info->resets_sent;
+        if (info->start_ns) {
+            c->tm.age_ms = (c->hdr.ts_ns - info->start_ns) / 1000000;
+            c->flags |= RW_F_AGE_KNOWN;
+        }
+    }
+    if (c->ka.enabled) c->flags |= RW_F_KA_EVER;
+
+    if (timeout) {
+        __u32 now = (__u32)bpf_jiffies64();
+        __u32 rcv = BPF_CORE_READ(tp, rcv_tstamp);
+        __u32 snd = BPF_CORE_READ(tp, lsndtime);
+        __u32 silent = rw_jiffies_to_ms(now - rcv);
+
+        c->cause = rw_timeout_cause(sk);
+        if (c->cause == RW_CAUSE_KEEPALIVE) {
+            /* Probing starts once the connection has been idle for the keepalive
+             * time; what came after is the unanswered part. */
+            __u32 idle = c->ka.idle_s * 1000;
+
+            if (idle > silent) idle = silent;
+            c->tm.idle_ms = idle;
+            c->unanswered_ms = silent - idle;
+        } else {
+            /* The unanswered write is the last new data sent (lsndtime);
+             * retransmissions do not move it. */
+            __s32 before = (__s32)(snd - rcv);
+
+            c->tm.idle_ms = before > 0 ? rw_jiffies_to_ms(before) : 0;
+            c->unanswered_ms = rw_jiffies_to_ms(now - snd);
+        }
+    }
+}
+
+static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
+    __u64 key = (__u64)sk;
+    struct rw_sock_info *info;
+    struct rw_proc_stats *st = NULL;
+    struct rw_tuple_key tk = {};
+    struct rw_endpoints ep = {};
+    struct rw_close *c;
+    bool established, timeout, emit;
+    __s32 sk_err;
+
+    if (oldstate == TCP_LISTEN) {
+        struct rw_listener_key lk =
+            rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+
+        bpf_map_delete_elem(&rw_listeners, &lk);
+        return;
+    }
+
+    info = bpf_map_lookup_elem(&rw_socks, &key);
+    established = oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV;
+    sk_err = BPF_CORE_READ(sk, sk_err);
+    timeout = established && sk_err == ETIMEDOUT;
+
+    if (info) {
+        if (rw_keepopen(sk)) info->flags |= RW_F_KA_EVER;
+        rw_remember_closed(key, info);
+        st = rw_proc_stats_of(&info->owner);
+        if (st && (info->flags & RW_F_ESTABLISHED)) {
+            __sync_fetch_and_add(&st->connections_closed, 1);
+            if (!(info->flags & RW_F_KA_EVER))
+                __sync_fetch_and_add(&st->closed_without_keepalive, 1);
+        }
+        if (st && timeout) __sync_fetch_and_add(&st->timeouts, 1);
+    }
+
+    emit = (timeout && (cfg_emit & RW_EMIT_TIMEOUT)) ||
+           (established && info && (info->flags & RW_F_ESTABLISHED) &&
+            (cfg_emit & RW_EMIT_CONNECTION));
+    if (emit) {
+        c = rw_reserve(sizeof(*c), RW_REC_CLOSE, RW_CNT_LOST_CLOSE);
+        if (c) {
+            bool keep;
+
+            rw_fill_close(c, sk, info, oldstate, sk_err, timeout);
+            keep = rw_filter_owner(&c->owner) && rw_filter_conn(&c->ep, c->tm.netns, sk) &&
+                   (!timeout || !cfg_filter_min_idle_ms || c->tm.idle_ms >= cfg_filter_min_idle_ms);
+            rw_submit_if(c, keep);
+        }
+    }
+
+    if (info) {
+        bpf_map_delete_elem(&rw_socks, &key);
+        if (established) {
+            rw_read_endpoints(sk, &ep);
+            rw_tuple_of(&tk, &ep, false);
+            bpf_map_delete_elem(&rw_tuples, &tk);
+        }
+    }
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(rw_inet_sock_set_state, const struct sock *sk, const int oldstate,
+             const int newstate) {
+    if (oldstate == newstate || !rw_is_tcp(sk)) return 0;
+
+    switch (newstate) {
+    case TCP_SYN_SENT:
+        if (oldstate == TCP_CLOSE) rw_on_connect(sk);
+        break;
+    case TCP_LISTEN:
+        rw_on_listen(sk);
+        break;
+    case TCP_ESTABLISHED:
+        rw_on_established(sk, oldstate);
+        break;
+    case TCP_CLOSE:
+        rw_on_close(sk, oldstate);
+        break;
+    }
+    return 0;
+}

@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * TCP resets, sent and received. The owner comes from the socket (rw_socks),
+ * never from the task on CPU: a received RST is handled in softirq context where
+ * the current task is whoever happened to be running.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "sock.bpf.h"
+
+static __always_inline void rw_owner_of_nonfull(const struct sock *sk, __u8 state,
+                                                struct rw_owner *owner) {
+    /* A listening socket, or a request socket still owned by its listener. */
+    if (state == TCP_LISTEN || state == TCP_NEW_SYN_RECV) {
+        struct rw_listener_key k =
+            rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+        struct rw_owner *l = bpf_map_lookup_elem(&rw_listeners, &k);
+
+        if (l) {
+            *owner = *l;
+            owner->how = RW_OWNER_LISTENER;
+        }
+    }
+}
+
+static __always_inline int rw_handle_reset(const struct sock *sk, const struct sk_buff *skb,
+                                           __u8 direction, __s32 reason) {
+    struct rw_sock_info *info = NULL;
+    struct rw_proc_stats *st;
+    struct rw_reset *r;
+    struct rw_owner owner = {};
+    bool keep;
+
+    if (sk) {
+        __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+        if (rw_is_fullsock(state) && state != TCP_LISTEN) {
+            info = rw_sock_info_of(sk);
+            if (info) {
+                owner = info->owner;
+                if (direction == RW_DIR_RECEIVED)
+                    info->resets_received++;
+                else
+                    info->resets_sent++;
+            }
+        } else {
+            rw_owner_of_nonfull(sk, state, &owner);
+        }
+    }
+
+    st = rw_proc_stats_of(&owner);
+    if (st) {
+        if (direction == RW_DIR_RECEIVED)
+            __sync_fetch_and_add(&st->resets_received, 1);
+        else
+            __sync_fetch_and_add(&st->resets_sent, 1);
+    }
+
+    if (!(cfg_emit & RW_EMIT_RESET)) return 0;
+    r = rw_reserve(sizeof(*r), RW_REC_RESET, RW_CNT_LOST_RESET);
+    if (!r) return 0;
+
+    r->direction = direction;
+    r->kernel_reason = reason;
+    /* tcp_send_active_reset traces without the skb that caused the RST: the
+     * abort was this host's decision (every kernel version). */
+    if (direction == RW_DIR_SENT && sk && !skb) r->flags |= RW_F_ACTIVE;
+    r->owner = owner;
+    if (sk) {
+        bool full;
+
+        rw_read_endpoints(sk, &r->ep);
+        full = rw_is_fullsock(r->ep.state);
+        r->sock_id = (__u64)sk;
+        rw_read_timing(sk, full, &r->tm, &r->flags);
+        if (full) {
+            r->flags |= RW_F_FULLSOCK;
+            rw_read_keepalive(sk, &r->ka);
+            if (info) {
+                if (info->start_ns) {
+                    r->tm.age_ms = (r->hdr.ts_ns - info->start_ns) / 1000000;
+                    r->flags |= RW_F_AGE_KNOWN;
+                }
+                if (r->ka.enabled) info->flags |= RW_F_KA_EVER;
+            }
+        }
+    } else if (skb) {
+        r->flags |= RW_F_NO_SOCKET;
+        if (!rw_endpoints_from_skb(skb, &r->ep, &r->tm.netns)) {
+            bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
+            return 0;
+        }
+    }
+
+    if (direction == RW_DIR_RECEIVED) {
+        struct rw_tuple_key peer = {};
+
+        rw_tuple_of(&peer, &r->ep, true);
+        if (bpf_map_lookup_elem(&rw_tuples, &peer)) r->flags |= RW_F_PEER_LOCAL;
+    }
+
+    keep = rw_filter_owner(&r->owner) && rw_filter_conn(&r->ep, r->tm.netns, sk) &&
+           (!cfg_filter_min_idle_ms || r->tm.idle_ms >= cfg_filter_min_idle_ms);
+    rw_submit_if(r, keep);
+    return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(rw_tcp_send_reset, const struct sock *sk, const struct sk_buff *skb) {
+    __s32 reason = -1;
+
+    /* Pruned by the verifier when false: on kernels before 6.10 the context has
+     * only two arguments and reading a third fails verification. */
+    if (cfg_rst_reason_arg) reason = (__s32)ctx[2];
+    return rw_handle_reset(sk, skb, RW_DIR_SENT, reason);
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(rw_tcp_receive_reset, struct sock *sk) {
+    return rw_handle_reset(sk, NULL, RW_DIR_RECEIVED, -1);
+}

@@ -1,0 +1,356 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Reading a TCP socket's identity, owner, keepalive settings and timers, and the
+ * small pieces every handler shares (owner lookup, filters, counters). Everything
+ * is read through CO-RE so that the same object loads on every supported kernel.
+ */
+#ifndef RSTWATCH_SOCK_BPF_H
+#define RSTWATCH_SOCK_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+
+#include "compat.bpf.h"
+#include "maps.bpf.h"
+
+/* UAPI constants that vmlinux.h (BTF) does not carry. */
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define SOL_SOCKET 1
+#define SO_KEEPALIVE 9
+#define TCP_KEEPIDLE 4
+#define TCP_KEEPINTVL 5
+#define TCP_KEEPCNT 6
+#define TCP_USER_TIMEOUT 18
+#define ETIMEDOUT 110
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define RW_MAX_TCP_KEEPIDLE 32767 /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
+#define RW_MAX_TCP_KEEPCNT 127    /* MAX_TCP_KEEPCNT */
+
+extern unsigned long CONFIG_HZ __kconfig __weak;
+
+static __always_inline __u32 rw_hz(void) {
+    return CONFIG_HZ ? (__u32)CONFIG_HZ : cfg_hz_fallback;
+}
+
+static __always_inline __u32 rw_jiffies_to_ms(__u32 j) {
+    return (__u32)(((__u64)j * 1000) / rw_hz());
+}
+
+static __always_inline void rw_count(__u32 idx) {
+    __u64 *v = bpf_map_lookup_elem(&rw_counters, &idx);
+
+    if (v) *v += 1;
+}
+
+/* Reserve a record in the ring buffer and fill its header; counts the loss. */
+static __always_inline void *rw_reserve(__u32 size, __u16 type, __u32 lost_counter) {
+    struct rw_header *h = bpf_ringbuf_reserve(&rw_events, size, 0);
+
+    if (!h) {
+        rw_count(lost_counter);
+        return NULL;
+    }
+    __builtin_memset(h, 0, size);
+    h->type = type;
+    h->size = size;
+    h->cpu = bpf_get_smp_processor_id();
+    h->ts_ns = bpf_ktime_get_ns();
+    return h;
+}
+
+/* sk_fullsock(): timewait and request sockets share only sock_common. */
+static __always_inline bool rw_is_fullsock(__u8 state) {
+    return state != TCP_TIME_WAIT && state != TCP_NEW_SYN_RECV;
+}
+
+static __always_inline bool rw_is_tcp(const struct sock *sk) {
+    return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+static __always_inline __u32 rw_sock_netns(const struct sock *sk) {
+    return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+}
+
+/* Local port of a socket. A socket aborted with SO_LINGER 0 has already released
+ * its port (skc_num == 0) when the RST goes out; inet_sport survives. */
+static __always_inline __u16 rw_local_port(const struct sock *sk, bool fullsock) {
+    if (fullsock) {
+        __u16 p = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+
+        if (p) return p;
+    }
+    return BPF_CORE_READ(sk, __sk_common.skc_num);
+}
+
+static __always_inline void rw_read_endpoints(const struct sock *sk, struct rw_endpoints *ep) {
+    __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+    __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+    ep->family = family;
+    ep->state = state;
+    ep->local_port = rw_local_port(sk, rw_is_fullsock(state));
+    ep->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    if (family == AF_INET6) {
+        BPF_CORE_READ_INTO(&ep->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+        BPF_CORE_READ_INTO(&ep->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+    } else {
+        BPF_CORE_READ_INTO((__u32 *)ep->local_addr, sk, __sk_common.skc_rcv_saddr);
+        BPF_CORE_READ_INTO((__u32 *)ep->remote_addr, sk, __sk_common.skc_daddr);
+    }
+}
+
+/* Addresses of an RST sent for a packet that matched no socket: the reset goes
+ * back to where the packet came from, so local = its destination. */
+static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
+                                                  struct rw_endpoints *ep, __u32 *netns) {
+    unsigned char *head = BPF_CORE_READ(skb, head);
+    __u16 nh = BPF_CORE_READ(skb, network_header);
+    __u16 th = BPF_CORE_READ(skb, transport_header);
+    struct tcphdr tcp;
+    __u8 vers = 0;
+
+    if (!head || bpf_probe_read_kernel(&vers, 1, head + nh)) return false;
+    vers >>= 4;
+    if (vers == 4) {
+        struct iphdr ip;
+
+        if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh)) return false;
+        ep->family = AF_INET;
+        __builtin_memcpy(ep->local_addr, &ip.daddr, 4);
+        __builtin_memcpy(ep->remote_addr, &ip.saddr, 4);
+    } else if (vers == 6) {
+        struct ipv6hdr ip6;
+
+        if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh)) return false;
+        ep->family = AF_INET6;
+        __builtin_memcpy(ep->local_addr, &ip6.daddr, 16);
+        __builtin_memcpy(ep->remote_addr, &ip6.saddr, 16);
+    } else {
+        return false;
+    }
+    if (bpf_probe_read_kernel(&tcp, sizeof(tcp), head + th)) return false;
+    ep->local_port = bpf_ntohs(tcp.dest);
+    ep->remote_port = bpf_ntohs(tcp.source);
+    ep->state = TCP_CLOSE;
+    *netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+    return true;
+}
+
+/* Effective keepalive settings: the per-socket override when the application
+ * set one (TCP_KEEPIDLE/INTVL/CNT), else the sysctl of the socket's own netns. */
+static __always_inline void rw_read_keepalive(const struct sock *sk, struct rw_keepalive *ka) {
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+    const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+    __u32 hz = rw_hz();
+    __u32 v;
+
+    ka->enabled = (flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1;
+
+    v = BPF_CORE_READ(tp, keepalive_time);
+    if (v)
+        ka->from_socket |= RW_KA_IDLE_SOCKET;
+    else
+        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_time);
+    ka->idle_s = v / hz;
+
+    v = BPF_CORE_READ(tp, keepalive_intvl);
+    if (v)
+        ka->from_socket |= RW_KA_INTVL_SOCKET;
+    else
+        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_intvl);
+    ka->interval_s = v / hz;
+
+    v = BPF_CORE_READ(tp, keepalive_probes);
+    if (v)
+        ka->from_socket |= RW_KA_PROBES_SOCKET;
+    else
+        v = rw_read_keepalive_probes_sysctl(net);
+    ka->probes = v;
+
+    ka->user_timeout_ms = BPF_CORE_READ(icsk, icsk_user_timeout);
+}
+
+/* Keepalive options visible in the socket's own state (set before we saw it). */
+static __always_inline __u16 rw_opts_from_sock(const struct sock *sk) {
+    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+    __u16 opts = 0;
+
+    if ((flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1)
+        opts |= RW_OPT_SO_KEEPALIVE;
+    if (BPF_CORE_READ(tp, keepalive_time)) opts |= RW_OPT_TCP_KEEPIDLE;
+    if (BPF_CORE_READ(tp, keepalive_intvl)) opts |= RW_OPT_TCP_KEEPINTVL;
+    if (BPF_CORE_READ(tp, keepalive_probes)) opts |= RW_OPT_TCP_KEEPCNT;
+    if (BPF_CORE_READ(icsk, icsk_user_timeout)) opts |= RW_OPT_TCP_USER_TIMEOUT;
+    return opts;
+}
+
+static __always_inline bool rw_keepopen(const struct sock *sk) {
+    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+
+    return (flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1;
+}
+
+/* The conntrack ESTABLISHED timeout of a netns, 0 when conntrack never ran in it
+ * (the per-netns tables are filled when nf_conntrack initialises the netns). */
+static __always_inline __u32 rw_ct_timeout_s(const struct net *net) {
+    if (!bpf_core_field_exists(struct net, ct)) return 0;
+    return BPF_CORE_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
+}
+
+/* Idle and send timers. rcv_tstamp is the last segment from the peer: the idle
+ * period a middlebox sees. lsndtime is the last new data this host sent. */
+static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
+                                           struct rw_timing *tm, __u32 *flags) {
+    const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+
+    tm->netns = BPF_CORE_READ(net, ns.inum);
+    tm->ct_timeout_s = rw_ct_timeout_s(net);
+    if (fullsock) {
+        const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+        __u32 now = (__u32)bpf_jiffies64();
+        __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+        /* Before the handshake completes nothing has been received. */
+        if (state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_LISTEN) return;
+        *flags |= RW_F_TIMERS;
+        tm->idle_ms = rw_jiffies_to_ms(now - BPF_CORE_READ(tp, rcv_tstamp));
+        tm->since_send_ms = rw_jiffies_to_ms(now - BPF_CORE_READ(tp, lsndtime));
+    }
+}
+
+static __always_inline void rw_owner_from_current(struct rw_owner *o, __u32 how) {
+    o->pid = bpf_get_current_pid_tgid() >> 32;
+    o->uid = (__u32)bpf_get_current_uid_gid();
+    bpf_get_current_comm(o->comm, sizeof(o->comm));
+    o->how = how;
+}
+
+static __always_inline struct rw_listener_key rw_listener_key_of(__u32 netns, __u16 port) {
+    struct rw_listener_key k = {.netns = netns, .port = port};
+    return k;
+}
+
+/* Owner and history of a socket: rw_socks, or the per-CPU slots of sockets
+ * that closed a moment ago (a reset can follow its own close). */
+static __always_inline struct rw_sock_info *rw_sock_info_of(const struct sock *sk) {
+    __u64 key = (__u64)sk;
+    struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
+    struct rw_last_closed_ring *ring;
+    __u32 zero = 0;
+    __u64 now;
+
+    if (info) return info;
+    ring = bpf_map_lookup_elem(&rw_last_closed, &zero);
+    if (!ring) return NULL;
+    now = bpf_ktime_get_ns();
+    for (int i = 0; i < RW_LAST_CLOSED_SLOTS; i++) {
+        struct rw_last_closed *lc = &ring->slot[i];
+
+        if (lc->sk == key && now - lc->ts_ns < 100000000ULL) return &lc->info;
+    }
+    return NULL;
+}
+
+static __always_inline void rw_remember_closed(__u64 key, const struct rw_sock_info *info) {
+    struct rw_last_closed_ring *ring;
+    struct rw_last_closed *lc;
+    __u32 zero = 0;
+
+    ring = bpf_map_lookup_elem(&rw_last_closed, &zero);
+    if (!ring) return;
+    lc = &ring->slot[ring->next & (RW_LAST_CLOSED_SLOTS - 1)];
+    ring->next++;
+    lc->sk = key;
+    lc->ts_ns = bpf_ktime_get_ns();
+    lc->info = *info;
+}
+
+static __always_inline struct rw_proc_stats *rw_proc_stats_of(const struct rw_owner *o) {
+    struct rw_proc_stats *st;
+    __u32 pid = o->pid;
+
+    if (!pid) return NULL;
+    st = bpf_map_lookup_elem(&rw_proc_stats, &pid);
+    if (st) return st;
+    {
+        struct rw_proc_stats fresh = {};
+
+        __builtin_memcpy(fresh.comm, o->comm, sizeof(fresh.comm));
+        fresh.uid = o->uid;
+        bpf_map_update_elem(&rw_proc_stats, &pid, &fresh, BPF_NOEXIST);
+    }
+    return bpf_map_lookup_elem(&rw_proc_stats, &pid);
+}
+
+/* v4 addresses as v4-mapped v6, so a v4 socket and a dual-stack v6 socket of the
+ * same connection produce the same key. */
+static __always_inline void rw_addr_mapped(__u8 dst[16], const __u8 src[16], __u16 family) {
+    if (family == AF_INET) {
+        __builtin_memset(dst, 0, 10);
+        dst[10] = 0xff;
+        dst[11] = 0xff;
+        __builtin_memcpy(dst + 12, src, 4);
+    } else {
+        __builtin_memcpy(dst, src, 16);
+    }
+}
+
+static __always_inline void rw_tuple_of(struct rw_tuple_key *k, const struct rw_endpoints *ep,
+                                        bool mirrored) {
+    if (mirrored) {
+        rw_addr_mapped(k->local_addr, ep->remote_addr, ep->family);
+        rw_addr_mapped(k->remote_addr, ep->local_addr, ep->family);
+        k->local_port = ep->remote_port;
+        k->remote_port = ep->local_port;
+    } else {
+        rw_addr_mapped(k->local_addr, ep->local_addr, ep->family);
+        rw_addr_mapped(k->remote_addr, ep->remote_addr, ep->family);
+        k->local_port = ep->local_port;
+        k->remote_port = ep->remote_port;
+    }
+}
+
+/* ---- In-kernel filters ---- */
+
+static __always_inline bool rw_filter_owner(const struct rw_owner *o) {
+    if (cfg_filter_pid && o->pid != cfg_filter_pid) return false;
+    if (cfg_filter_comm_on) {
+        for (int i = 0; i < RW_COMM_LEN; i++) {
+            if (o->comm[i] != cfg_filter_comm[i]) return false;
+            if (!o->comm[i]) break;
+        }
+    }
+    return true;
+}
+
+static __always_inline bool rw_filter_conn(const struct rw_endpoints *ep, __u32 netns,
+                                           const struct sock *sk) {
+    if (cfg_filter_port && ep->local_port != cfg_filter_port && ep->remote_port != cfg_filter_port)
+        return false;
+    if (cfg_filter_netns && netns != cfg_filter_netns) return false;
+    if (cfg_filter_cgroup_level >= 0 &&
+        (!sk || !rw_sock_in_cgroup(sk, cfg_filter_cgroup_id, cfg_filter_cgroup_level)))
+        return false;
+    return true;
+}
+
+/* Submit a record that passed the filters, or discard and count it. */
+static __always_inline void rw_submit_if(void *rec, bool keep) {
+    if (keep) {
+        bpf_ringbuf_submit(rec, 0);
+    } else {
+        bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
+        rw_count(RW_CNT_FILTERED);
+    }
+}
+
+#endif /* RSTWATCH_SOCK_BPF_H */

@@ -1,0 +1,82 @@
+// RAII owners for libbpf objects, libbpf logging, and turning libbpf failures
+// into errors a user can act on.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <bpf/libbpf.h>
+
+#include "rstwatch/error.hpp"
+
+namespace rstwatch {
+
+struct LinkDeleter {
+    void operator()(bpf_link *l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct RingBufferDeleter {
+    void operator()(ring_buffer *rb) const { ring_buffer__free(rb); }
+};
+using RingBufferPtr = std::unique_ptr<ring_buffer, RingBufferDeleter>;
+
+// A skeleton owned by unique_ptr; Skel is the bpftool-generated struct, whose
+// static destroy() frees the object, its maps, programs and links.
+template <class Skel> struct SkelDeleter {
+    void operator()(Skel *s) const { Skel::destroy(s); }
+};
+template <class Skel> using SkelPtr = std::unique_ptr<Skel, SkelDeleter<Skel>>;
+
+// A file descriptor closed on destruction.
+class UniqueFd {
+  public:
+    UniqueFd() = default;
+    explicit UniqueFd(int fd) : fd_(fd) {}
+    UniqueFd(UniqueFd &&o) noexcept : fd_(o.release()) {}
+    UniqueFd &operator=(UniqueFd &&o) noexcept;
+    UniqueFd(const UniqueFd &) = delete;
+    UniqueFd &operator=(const UniqueFd &) = delete;
+    ~UniqueFd();
+    int get() const { return fd_; }
+    int release() {
+        int f = fd_;
+        fd_ = -1;
+        return f;
+    }
+    explicit operator bool() const { return fd_ >= 0; }
+
+  private:
+    int fd_ = -1;
+};
+
+// Routes libbpf's messages through our logger: debug output only with
+// --verbose; warnings are kept so a load failure can quote the verifier.
+void install_libbpf_logging();
+// The last libbpf warnings (verifier log tail), for error messages.
+std::string libbpf_recent_warnings(std::size_t max_lines = 25);
+
+// Maps a failed libbpf call (negative errno) to an Error that says what failed
+// and how to fix it. `what` names the step: "loading BPF programs", ...
+Error bpf_failure(std::string_view what, int err);
+
+// Checks that BPF can work at all (BTF present); throws EnvironmentError.
+void require_btf();
+
+struct KernelFacts {
+    std::string release;
+    // tcp_send_reset passes `enum sk_rst_reason` (6.10+).
+    bool rst_reason_arg = false;
+    // sk_rst_reason value -> name without the SK_RST_REASON_ prefix.
+    std::vector<std::string> rst_reason_names;
+    // CONFIG_HZ as libbpf will see it (kernel config readable), else measured.
+    unsigned hz = 0;
+    bool hz_from_config = false;
+};
+
+// Reads the running kernel's BTF and config. Throws EnvironmentError without BTF.
+KernelFacts probe_kernel();
+
+} // namespace rstwatch

@@ -1,0 +1,11 @@
+// Subcommand entry points. Each returns the process exit code or throws Error.
+#pragma once
+
+#include "rstwatch/options.hpp"
+
+namespace rstwatch {
+
+int run_trace(const TraceOptions &opts);
+int run_audit(const AuditOptions &opts);
+
+} // namespace rstwatch

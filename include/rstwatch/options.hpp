@@ -1,0 +1,68 @@
+// Parsed command lines: one struct per subcommand, filled by the CLI stage and
+// validated there (bad values never reach the BPF loader).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "rstwatch/diagnose.hpp"
+#include "rstwatch/records.h"
+
+namespace rstwatch {
+
+using std::chrono::milliseconds;
+
+enum class Format { json, text };
+enum class Color { auto_, always, never };
+
+struct OutputOptions {
+    Format format = Format::json;
+    Color color = Color::auto_;
+    std::string path; // empty: stdout
+    std::uint64_t rotate_size = 0;
+    unsigned rotate_keep = 5;
+};
+
+struct FilterOptions {
+    std::optional<std::uint32_t> pid;
+    std::string comm;
+    std::optional<std::uint16_t> port;
+    std::optional<std::uint32_t> netns;
+    std::string cgroup; // as given; resolved to id/level by the CLI stage
+    std::uint64_t cgroup_id = 0;
+    int cgroup_level = -1;
+    std::optional<milliseconds> min_idle;
+    std::optional<Verdict> verdict;
+};
+
+// --events kinds.
+inline constexpr std::uint32_t kEventSummary = 1u << 8;
+inline constexpr std::uint32_t kDefaultEvents = RW_EMIT_RESET | RW_EMIT_TIMEOUT | kEventSummary;
+
+struct TraceOptions {
+    OutputOptions out;
+    FilterOptions filter;
+    std::uint32_t events = kDefaultEvents; // RW_EMIT_* | kEventSummary
+    std::optional<milliseconds> duration;
+    std::optional<std::uint64_t> count;
+    std::uint64_t ringbuf_size = 8u << 20;
+    std::uint32_t max_sockets = 65536;
+    std::optional<milliseconds> middlebox_timeout;
+    std::optional<milliseconds> idle_threshold;
+};
+
+struct AuditOptions {
+    OutputOptions out;
+    FilterOptions filter;
+    std::optional<milliseconds> middlebox_timeout;
+};
+
+struct VersionOptions {};
+
+using Command = std::variant<TraceOptions, AuditOptions>;
+
+} // namespace rstwatch

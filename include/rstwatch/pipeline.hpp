@@ -1,0 +1,95 @@
+// The trace data path after the ring buffer: decode -> enrich -> diagnose ->
+// filter -> format -> (buffered) sink. Each stage is its own unit; this class
+// only wires them and keeps the session's counts.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "rstwatch/bpf_util.hpp"
+#include "rstwatch/clock.hpp"
+#include "rstwatch/diagnose.hpp"
+#include "rstwatch/enrich.hpp"
+#include "rstwatch/format.hpp"
+#include "rstwatch/sink.hpp"
+
+namespace rstwatch {
+
+// Formatter + buffer + sink. Lines accumulate in the buffer and are written
+// once per ring-buffer drain (never held while idle), so a storm costs one
+// write(2) per batch instead of one per event.
+class Output {
+  public:
+    Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink);
+    Formatter &fmt() { return *fmt_; }
+    std::string &buf() { return buf_; }
+    // Call after formatting an event line (not for session_* or summaries).
+    void event_added() { ++pending_events_; }
+    // Writes the buffer. Returns false once the reader has gone (EPIPE).
+    bool flush();
+    bool closed() const { return closed_; }
+    Sink &sink() { return *sink_; }
+    std::uint64_t emitted() const { return emitted_; }
+    std::uint64_t dropped() const { return dropped_; }
+
+  private:
+    std::unique_ptr<Formatter> fmt_;
+    std::unique_ptr<Sink> sink_;
+    std::string buf_;
+    std::uint64_t pending_events_ = 0;
+    std::uint64_t emitted_ = 0;
+    std::uint64_t dropped_ = 0;
+    bool closed_ = false;
+};
+
+struct PipelineConfig {
+    DiagnoseConfig dx;
+    std::optional<Verdict> verdict; // userspace filter
+    std::uint32_t emit = 0;         // RW_EMIT_*
+    std::uint64_t max_events = 0;   // --count; 0 = unlimited
+};
+
+class TracePipeline {
+  public:
+    TracePipeline(PipelineConfig cfg, Output &out, CgroupResolver &cgroups,
+                  const KernelFacts &kernel, const WallClock &clock);
+
+    // One ring-buffer sample. Returns -1 when --count has been reached.
+    int on_sample(const void *data, std::size_t size);
+
+    // Received resets waiting for the peer's sent reset: emits those whose wait
+    // is over at monotonic time now_ns (all of them with force).
+    void flush_pending(std::uint64_t now_ns, bool force);
+    // When the oldest pending reset must be decided (0: none pending).
+    std::uint64_t pending_deadline() const;
+
+    bool done() const { return cfg_.max_events && events_ >= cfg_.max_events; }
+    std::uint64_t resets() const { return resets_; }
+    std::uint64_t timeouts() const { return timeouts_; }
+    std::uint64_t filtered() const { return filtered_; }
+    std::uint64_t malformed() const { return malformed_; }
+
+  private:
+    void on_reset(const rw_reset &r);
+    void emit_reset(const rw_reset &r, Origin origin);
+    void on_close(const rw_close &c);
+    void on_sockopt(const rw_sockopt &s);
+    std::string_view reason_name(std::int32_t v) const;
+    void maybe_flush();
+
+    PipelineConfig cfg_;
+    Output &out_;
+    CgroupResolver &cgroups_;
+    const KernelFacts &kernel_;
+    const WallClock &clock_;
+    OriginTracker origins_;
+    // How long a received reset waits for its peer's sent reset.
+    static constexpr std::uint64_t kPairWaitNs = 100'000'000;
+    std::deque<rw_reset> pending_;
+    std::uint64_t events_ = 0, resets_ = 0, timeouts_ = 0, filtered_ = 0, malformed_ = 0;
+};
+
+} // namespace rstwatch

@@ -1,0 +1,94 @@
+// The trace BPF object: open -> configure -> load -> attach, the start-up scan
+// that seeds socket owners, the socket iterator behind `audit`, the ring buffer
+// and the counters. Owns every libbpf object it creates (RAII).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "rstwatch/bpf_util.hpp"
+#include "rstwatch/records.h"
+
+struct trace_bpf;
+
+namespace rstwatch {
+
+// Filters evaluated in the kernel, before the ring buffer (0 / empty = off).
+struct KernelFilter {
+    std::uint32_t pid = 0;
+    std::string comm;
+    std::uint16_t port = 0;
+    std::uint32_t netns = 0;
+    std::uint64_t cgroup_id = 0;
+    int cgroup_level = -1;
+    std::uint32_t min_idle_ms = 0;
+};
+
+enum class SockoptHook { none, cgroup, syscall };
+std::string_view to_string(SockoptHook h);
+
+struct TracerConfig {
+    std::uint32_t emit = RW_EMIT_RESET | RW_EMIT_TIMEOUT; // RW_EMIT_*
+    KernelFilter filter;
+    std::uint32_t ringbuf_bytes = 8u << 20;
+    std::uint32_t max_sockets = 65536;
+    // false: load only the socket iterator (rstwatch audit); nothing is attached.
+    bool attach = true;
+    // Which setsockopt hook; `syscall` is forced when keepalive events are wanted.
+    SockoptHook sockopt_hook = SockoptHook::cgroup;
+};
+
+struct Counters {
+    std::array<std::uint64_t, RW_CNT_MAX> v{};
+    std::uint64_t lost() const {
+        return v[RW_CNT_LOST_RESET] + v[RW_CNT_LOST_SOCKOPT] + v[RW_CNT_LOST_CLOSE] +
+               v[RW_CNT_LOST_ENFORCE];
+    }
+};
+
+class Tracer {
+  public:
+    Tracer(const TracerConfig &cfg, const KernelFacts &kernel);
+    ~Tracer();
+    Tracer(const Tracer &) = delete;
+    Tracer &operator=(const Tracer &) = delete;
+
+    // Runs the socket iterator once. seed: record owners of existing sockets in
+    // the kernel maps; on_snapshot (if set) receives one record per (process, fd).
+    // Returns the number of TCP sockets seen.
+    std::size_t scan(bool seed, const std::function<void(const rw_snapshot &)> &on_snapshot);
+
+    // Ring buffer. on_sample returns <0 to stop the current consume() early.
+    void open_ring_buffer(std::function<int(const void *, std::size_t)> on_sample);
+    int ring_epoll_fd() const;
+    // Drains everything available; rethrows an exception raised by on_sample.
+    int consume();
+
+    Counters counters() const;
+    std::vector<std::pair<std::uint32_t, rw_proc_stats>> proc_stats() const;
+    std::size_t sock_entries() const;
+    unsigned hz() const { return hz_; }
+    SockoptHook sockopt_hook() const { return hook_; }
+    bool rst_reason_available() const { return rst_reason_; }
+
+  private:
+    static int ring_sample(void *ctx, void *data, std::size_t size);
+    void attach_all(const TracerConfig &cfg);
+
+    SkelPtr<trace_bpf> skel_;
+    std::vector<LinkPtr> links_;
+    LinkPtr iter_link_;
+    UniqueFd cgroup_fd_;
+    RingBufferPtr rb_;
+    std::function<int(const void *, std::size_t)> on_sample_;
+    std::exception_ptr callback_error_;
+    unsigned hz_ = 0;
+    SockoptHook hook_ = SockoptHook::none;
+    bool rst_reason_ = false;
+};
+
+} // namespace rstwatch

@@ -1,0 +1,225 @@
+#include "harness.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+namespace rwtest {
+
+std::string rstwatch_bin() {
+    return RSTWATCH_BIN;
+}
+std::string peer_bin() {
+    return RW_PEER_BIN;
+}
+
+std::string bpf_unavailable_reason() {
+    if (geteuid() != 0)
+        return "not running as root (BPF programs need CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN)";
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        return "no kernel BTF at /sys/kernel/btf/vmlinux";
+    return {};
+}
+
+Child::Child(const std::vector<std::string> &argv, bool pipe_stdin) {
+    int out[2], in[2] = {-1, -1};
+    if (pipe2(out, O_CLOEXEC) != 0 || (pipe_stdin && pipe2(in, O_CLOEXEC) != 0))
+        throw std::runtime_error("pipe");
+    char tmpl[] = "/tmp/rwtest-stderr-XXXXXX";
+    int err_fd = mkstemp(tmpl);
+    err_path_ = tmpl;
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    if (pipe_stdin)
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<char *> args;
+    for (auto &a : argv)
+        args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(out[1]);
+    close(err_fd);
+    if (pipe_stdin) {
+        close(in[0]);
+        in_fd_ = in[1];
+    }
+    out_fd_ = out[0];
+    if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + ": " + std::strerror(rc));
+}
+
+Child::~Child() {
+    if (!exited_ && pid_ > 0) {
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+    }
+    if (out_fd_ >= 0) close(out_fd_);
+    if (in_fd_ >= 0) close(in_fd_);
+    if (!err_path_.empty()) unlink(err_path_.c_str());
+}
+
+std::optional<std::string> Child::read_line(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto nl = buf_.find('\n');
+        if (nl != std::string::npos) {
+            std::string line = buf_.substr(0, nl);
+            buf_.erase(0, nl + 1);
+            return line;
+        }
+        if (eof_) return std::nullopt;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return std::nullopt;
+        pollfd p{out_fd_, POLLIN, 0};
+        int n = poll(&p, 1, int(left.count()));
+        if (n <= 0) continue;
+        char tmp[65536];
+        ssize_t r = read(out_fd_, tmp, sizeof(tmp));
+        if (r <= 0)
+            eof_ = true;
+        else
+            buf_.append(tmp, std::size_t(r));
+    }
+}
+
+std::string Child::expect(const std::string &prefix, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        auto line = read_line(left.count() > 0 ? left : 0ms);
+        if (!line) {
+            ADD_FAILURE() << "timed out waiting for '" << prefix << "' from pid " << pid_
+                          << "; stderr: " << stderr_text();
+            return {};
+        }
+        if (line->rfind(prefix, 0) == 0)
+            return line->size() > prefix.size() ? line->substr(prefix.size() + 1) : std::string();
+    }
+}
+
+void Child::write_stdin(const std::string &s) {
+    if (in_fd_ >= 0) {
+        ssize_t n = write(in_fd_, s.data(), s.size());
+        (void)n;
+    }
+}
+
+void Child::signal(int sig) {
+    if (!exited_) kill(pid_, sig);
+}
+
+int Child::wait(std::chrono::milliseconds timeout) {
+    if (exited_) return status_;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(pid_, &st, WNOHANG);
+        if (r == pid_) {
+            exited_ = true;
+            status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return status_;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ADD_FAILURE() << "pid " << pid_ << " did not exit in time; killing it";
+            kill(pid_, SIGKILL);
+            waitpid(pid_, &st, 0);
+            exited_ = true;
+            status_ = 128 + SIGKILL;
+            return status_;
+        }
+        usleep(10000);
+    }
+}
+
+std::vector<std::string> Child::read_all(std::chrono::milliseconds timeout) {
+    std::vector<std::string> lines;
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        auto line = read_line(left);
+        if (!line) break;
+        lines.push_back(*line);
+    }
+    return lines;
+}
+
+std::string Child::stderr_text() const {
+    std::ifstream in(err_path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+Session::Session(std::vector<std::string> args, std::chrono::milliseconds ready_timeout)
+    : child_([&] {
+          std::vector<std::string> argv{rstwatch_bin(), "trace"};
+          argv.insert(argv.end(), args.begin(), args.end());
+          return argv;
+      }()) {
+    auto line = child_.read_line(ready_timeout);
+    if (!line) {
+        ADD_FAILURE() << "rstwatch trace did not start; stderr: " << child_.stderr_text();
+        return;
+    }
+    start_ = json::parse(*line, nullptr, false);
+    EXPECT_EQ(start_.value("event", ""), "session_start") << *line;
+}
+
+std::vector<json> Session::stop(int sig) {
+    child_.signal(sig);
+    std::vector<json> events;
+    for (auto &line : child_.read_all(30s)) {
+        json j = json::parse(line, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << "not JSON: " << line;
+        if (!j.is_discarded()) events.push_back(std::move(j));
+    }
+    int status = child_.wait(30s);
+    EXPECT_EQ(status, 0) << "rstwatch exited with " << status
+                         << "; stderr: " << child_.stderr_text();
+    return events;
+}
+
+std::vector<json> of_type(const std::vector<json> &events, const std::string &type) {
+    std::vector<json> out;
+    for (auto &e : events)
+        if (e.value("event", "") == type) out.push_back(e);
+    return out;
+}
+
+std::string sh(const std::string &cmd) {
+    FILE *p = popen(cmd.c_str(), "r");
+    if (!p) {
+        ADD_FAILURE() << "popen failed: " << cmd;
+        return {};
+    }
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+        out.append(buf, n);
+    int st = pclose(p);
+    EXPECT_EQ(st, 0) << "command failed: " << cmd << "\n" << out;
+    return out;
+}
+
+} // namespace rwtest

@@ -1,0 +1,88 @@
+// Helpers for privileged integration tests: run real processes, read what they
+// print with timeouts, run rstwatch sessions and parse their NDJSON.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace rwtest {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+std::string rstwatch_bin();
+std::string peer_bin();
+
+// Empty when real BPF programs can be loaded here; else why not.
+std::string bpf_unavailable_reason();
+
+// Skips (with the reason printed) where BPF truly cannot load: not root, no BTF.
+#define RW_REQUIRE_BPF()                                                                           \
+    do {                                                                                           \
+        std::string why_ = rwtest::bpf_unavailable_reason();                                       \
+        if (!why_.empty()) GTEST_SKIP() << "privileged test skipped: " << why_;                    \
+    } while (0)
+
+// A child process with its stdout on a pipe (line reader) and stderr in a file.
+class Child {
+  public:
+    explicit Child(const std::vector<std::string> &argv, bool pipe_stdin = false);
+    ~Child();
+    Child(const Child &) = delete;
+    Child &operator=(const Child &) = delete;
+
+    pid_t pid() const { return pid_; }
+    // Next stdout line, or nullopt on timeout / EOF.
+    std::optional<std::string> read_line(std::chrono::milliseconds timeout);
+    // Reads lines until one starts with `prefix`; returns the rest (after a
+    // space). Fails the test on timeout.
+    std::string expect(const std::string &prefix, std::chrono::milliseconds timeout = 10s);
+    void write_stdin(const std::string &s);
+    void signal(int sig);
+    // Exit status (or 128+signal); kills the child after the timeout.
+    int wait(std::chrono::milliseconds timeout = 20s);
+    // All remaining stdout lines until EOF (bounded by timeout).
+    std::vector<std::string> read_all(std::chrono::milliseconds timeout = 20s);
+    std::string stderr_text() const;
+    bool exited() const { return exited_; }
+
+  private:
+    pid_t pid_ = -1;
+    int out_fd_ = -1;
+    int in_fd_ = -1;
+    std::string err_path_;
+    std::string buf_;
+    bool eof_ = false;
+    bool exited_ = false;
+    int status_ = 0;
+};
+
+// `rstwatch trace ARGS`, started and waited for until its session_start line.
+class Session {
+  public:
+    explicit Session(std::vector<std::string> args, std::chrono::milliseconds ready_timeout = 15s);
+    // SIGINT, then every line it printed, parsed; fails the test on bad JSON
+    // or a non-zero exit.
+    std::vector<json> stop(int sig = 2 /* SIGINT */);
+    // Events seen so far without stopping (reads what is available).
+    const json &start_event() const { return start_; }
+    pid_t pid() const { return child_.pid(); }
+    Child &child() { return child_; }
+
+  private:
+    Child child_;
+    json start_;
+};
+
+std::vector<json> of_type(const std::vector<json> &events, const std::string &type);
+
+// Runs `cmd` through /bin/sh and returns its stdout; fails the test on error.
+std::string sh(const std::string &cmd);
+
+} // namespace rwtest

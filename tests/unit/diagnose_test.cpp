@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+
+#include "fixtures.hpp"
+#include "rstwatch/diagnose.hpp"
+
+using namespace rstwatch;
+using std::chrono::milliseconds;
+
+namespace {
+DiagnoseConfig with_middlebox(int secs) {
+    return DiagnoseConfig::make(milliseconds(secs * 1000), std::nullopt);
+}
+} // namespace
+
+TEST(Diagnose, ThresholdDefaults) {
+    EXPECT_EQ(DiagnoseConfig::make(std::nullopt, std::nullopt).idle_threshold, milliseconds(60000));
+    EXPECT_EQ(DiagnoseConfig::make(milliseconds(4000), std::nullopt).idle_threshold,
+              milliseconds(3600));
+    EXPECT_EQ(DiagnoseConfig::make(milliseconds(4000), milliseconds(100)).idle_threshold,
+              milliseconds(100));
+}
+
+TEST(Diagnose, KeepaliveDisabledAfterIdlePastThreshold) {
+    rw_reset r = fixtures::reset();
+    r.tm.idle_ms = 7000;
+    auto d = diagnose_reset(r, "", with_middlebox(4));
+    EXPECT_EQ(d.verdict, Verdict::keepalive_disabled);
+    EXPECT_NE(d.explanation.find("SO_KEEPALIVE off"), std::string::npos) << d.explanation;
+    EXPECT_NE(d.explanation.find("4s"), std::string::npos) << d.explanation;
+}
+
+TEST(Diagnose, NotIdleBelowThreshold) {
+    rw_reset r = fixtures::reset();
+    r.tm.idle_ms = 1000;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::not_idle);
+    r.tm.idle_ms = 3599;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::not_idle);
+    r.tm.idle_ms = 3600;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::keepalive_disabled);
+}
+
+TEST(Diagnose, KeepaliveTooSlowVersusIdleAndVersusMiddlebox) {
+    rw_reset r = fixtures::reset();
+    r.ka.enabled = 1;
+    r.ka.idle_s = 10; // probes after 10 s, but the box forgets after 4 s
+    r.tm.idle_ms = 7000;
+    auto d = diagnose_reset(r, "", with_middlebox(4));
+    EXPECT_EQ(d.verdict, Verdict::keepalive_too_slow);
+    EXPECT_NE(d.explanation.find("middlebox timeout of 4s"), std::string::npos) << d.explanation;
+
+    // No middlebox given: keepalive idle not shorter than the observed idle.
+    r.tm.idle_ms = 70'000;
+    r.ka.idle_s = 7200;
+    EXPECT_EQ(diagnose_reset(r, "", DiagnoseConfig{}).verdict, Verdict::keepalive_too_slow);
+
+    // Fast keepalive and still reset: not explained by idleness.
+    r.ka.idle_s = 2;
+    r.tm.idle_ms = 7000;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::unknown);
+}
+
+TEST(Diagnose, NoSocketAndRefused) {
+    rw_reset r = fixtures::reset(RW_DIR_SENT);
+    r.flags = RW_F_NO_SOCKET;
+    EXPECT_EQ(diagnose_reset(r, "NO_SOCKET", {}).verdict, Verdict::no_socket);
+    rw_reset refused = fixtures::reset(RW_DIR_RECEIVED);
+    refused.ep.state = 2; // SYN_SENT
+    EXPECT_EQ(diagnose_reset(refused, "", {}).verdict, Verdict::no_socket);
+}
+
+TEST(Diagnose, LocalAbortByActiveFlagOrReason) {
+    rw_reset r = fixtures::reset(RW_DIR_SENT);
+    r.flags |= RW_F_ACTIVE;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::local_abort);
+    r.flags &= ~RW_F_ACTIVE;
+    EXPECT_EQ(diagnose_reset(r, "TCP_ABORT_ON_LINGER", with_middlebox(4)).verdict,
+              Verdict::local_abort);
+    auto d = diagnose_reset(r, "TCP_KEEPALIVE_TIMEOUT", with_middlebox(4));
+    EXPECT_EQ(d.verdict, Verdict::local_abort);
+    EXPECT_NE(d.explanation.find("keepalive probes"), std::string::npos);
+    // A received RST is never this host's abort, whatever the flags say.
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    rx.flags |= RW_F_ACTIVE;
+    EXPECT_EQ(diagnose_reset(rx, "", with_middlebox(4)).verdict, Verdict::keepalive_disabled);
+}
+
+TEST(Diagnose, TimewaitSocketIsUnknown) {
+    rw_reset r = fixtures::reset(RW_DIR_SENT);
+    r.flags = 0;
+    r.ep.state = 6;
+    EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::unknown);
+}
+
+TEST(Diagnose, TimeoutUsesIdleBeforeTheUnansweredWrite) {
+    rw_close c = fixtures::close_rec(RW_CAUSE_RETRANSMIT);
+    c.tm.idle_ms = 5000;
+    EXPECT_EQ(diagnose_timeout(c, with_middlebox(4)).verdict, Verdict::keepalive_disabled);
+    c.ka.enabled = 1;
+    c.ka.idle_s = 10;
+    EXPECT_EQ(diagnose_timeout(c, with_middlebox(4)).verdict, Verdict::keepalive_too_slow);
+    c.tm.idle_ms = 100;
+    EXPECT_EQ(diagnose_timeout(c, with_middlebox(4)).verdict, Verdict::not_idle);
+}
+
+TEST(Diagnose, VerdictNamesRoundTrip) {
+    for (auto v : {Verdict::keepalive_disabled, Verdict::keepalive_too_slow, Verdict::not_idle,
+                   Verdict::no_socket, Verdict::local_abort, Verdict::unknown})
+        EXPECT_EQ(parse_verdict(to_string(v)), v);
+    EXPECT_FALSE(parse_verdict("bogus"));
+}
+
+TEST(Origin, SentBeforeReceivedPairs) {
+    OriginTracker t;
+    rw_reset tx = fixtures::reset(RW_DIR_SENT);
+    std::swap(tx.ep.local_addr, tx.ep.remote_addr);
+    std::swap(tx.ep.local_port, tx.ep.remote_port);
+    t.on_sent(tx);
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    rx.hdr.ts_ns = tx.hdr.ts_ns + 1000;
+    EXPECT_TRUE(OriginTracker::pairs(rx, tx));
+    EXPECT_TRUE(t.matched_sent(rx));
+    EXPECT_FALSE(t.matched_sent(rx)); // consumed
+}
+
+TEST(Origin, UnpairedReceivedIsMiddleboxOnlyWithLocalPeer) {
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    EXPECT_EQ(OriginTracker::without_peer_reset(rx), Origin::unknown);
+    rx.flags |= RW_F_PEER_LOCAL;
+    EXPECT_EQ(OriginTracker::without_peer_reset(rx), Origin::middlebox);
+}
+
+TEST(Origin, OldSentResetsExpire) {
+    OriginTracker t(std::chrono::seconds(1));
+    rw_reset tx = fixtures::reset(RW_DIR_SENT);
+    std::swap(tx.ep.local_addr, tx.ep.remote_addr);
+    std::swap(tx.ep.local_port, tx.ep.remote_port);
+    t.on_sent(tx);
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    rx.hdr.ts_ns = tx.hdr.ts_ns + 2'000'000'000ull;
+    EXPECT_FALSE(t.matched_sent(rx));
+}
+
+TEST(Origin, V4AndMappedV6Pair) {
+    rw_reset tx = fixtures::reset(RW_DIR_SENT);
+    std::swap(tx.ep.local_addr, tx.ep.remote_addr);
+    std::swap(tx.ep.local_port, tx.ep.remote_port);
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    // The receiver is a dual-stack v6 socket seeing v4-mapped addresses.
+    rx.ep.family = AF_INET6;
+    std::uint8_t l[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                 r[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    std::memcpy(l + 12, fixtures::reset().ep.local_addr, 4);
+    std::memcpy(r + 12, fixtures::reset().ep.remote_addr, 4);
+    std::memcpy(rx.ep.local_addr, l, 16);
+    std::memcpy(rx.ep.remote_addr, r, 16);
+    EXPECT_TRUE(OriginTracker::pairs(rx, tx));
+}

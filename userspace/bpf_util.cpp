@@ -1,0 +1,185 @@
+#include "rstwatch/bpf_util.hpp"
+
+#include <bpf/btf.h>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <sys/utsname.h>
+#include <thread>
+#include <unistd.h>
+
+#include "rstwatch/log.hpp"
+
+namespace rstwatch {
+
+UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept {
+    if (this != &o) {
+        if (fd_ >= 0) close(fd_);
+        fd_ = o.release();
+    }
+    return *this;
+}
+
+UniqueFd::~UniqueFd() {
+    if (fd_ >= 0) close(fd_);
+}
+
+namespace {
+
+std::mutex g_warn_mu;
+std::deque<std::string> g_warnings;
+
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+    char buf[1024];
+    vsnprintf(buf, sizeof(buf), fmt, args);
+    if (level == LIBBPF_DEBUG) {
+        if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
+        return 0;
+    }
+    {
+        std::lock_guard<std::mutex> lock(g_warn_mu);
+        std::istringstream lines(buf);
+        std::string line;
+        while (std::getline(lines, line)) {
+            g_warnings.push_back(line);
+            if (g_warnings.size() > 400) g_warnings.pop_front();
+        }
+    }
+    if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
+    return 0;
+}
+
+} // namespace
+
+void install_libbpf_logging() {
+    libbpf_set_print(libbpf_print);
+}
+
+std::string libbpf_recent_warnings(std::size_t max_lines) {
+    std::lock_guard<std::mutex> lock(g_warn_mu);
+    std::string out;
+    std::size_t start = g_warnings.size() > max_lines ? g_warnings.size() - max_lines : 0;
+    for (std::size_t i = start; i < g_warnings.size(); ++i)
+        out += "  " + g_warnings[i] + "\n";
+    return out;
+}
+
+Error bpf_failure(std::string_view what, int err) {
+    if (err < 0) err = -err;
+    std::string msg = std::string(what) + " failed: " + std::strerror(err) + ".";
+    switch (err) {
+    case EPERM:
+    case EACCES:
+        msg += " rstwatch needs root, or the capabilities CAP_BPF, CAP_PERFMON and "
+               "CAP_NET_ADMIN (see docs/security.md). If you are root, check "
+               "kernel.unprivileged_bpf_disabled, the lockdown mode and any LSM policy.";
+        if (!libbpf_recent_warnings(1).empty())
+            msg += "\nlibbpf said:\n" + libbpf_recent_warnings(8);
+        return EnvironmentError(msg);
+    case ENOENT:
+    case ESRCH:
+    case EOPNOTSUPP:
+    case EINVAL:
+        msg += " The running kernel lacks a tracepoint, helper or BTF type rstwatch needs "
+               "(supported kernels: docs/kernels.md).";
+        msg += "\nlibbpf said:\n" + libbpf_recent_warnings();
+        return EnvironmentError(msg);
+    case ENOMEM:
+    case E2BIG:
+        msg += " Try a smaller --ringbuf-size, or raise the locked-memory limit (ulimit -l).";
+        return EnvironmentError(msg);
+    default:
+        msg += "\nlibbpf said:\n" + libbpf_recent_warnings();
+        return Error(Exit::runtime, msg);
+    }
+}
+
+void require_btf() {
+    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
+        throw EnvironmentError(
+            "no kernel BTF at /sys/kernel/btf/vmlinux: rstwatch's CO-RE programs need a kernel "
+            "built with CONFIG_DEBUG_INFO_BTF=y (all Debian/Ubuntu/Fedora kernels since 2021)");
+}
+
+namespace {
+
+bool kernel_config_readable(const std::string &release) {
+    return access(("/boot/config-" + release).c_str(), R_OK) == 0 ||
+           access("/proc/config.gz", R_OK) == 0;
+}
+
+std::optional<unsigned long long> read_jiffies() {
+    std::ifstream in("/proc/timer_list");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("jiffies: ", 0) == 0) return std::stoull(line.substr(9));
+    return std::nullopt;
+}
+
+// CONFIG_HZ from the jiffies rate, for kernels without a readable config.
+unsigned measure_hz() {
+    auto t0 = std::chrono::steady_clock::now();
+    auto j0 = read_jiffies();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto j1 = read_jiffies();
+    auto t1 = std::chrono::steady_clock::now();
+    if (!j0 || !j1) return 250;
+    double secs = std::chrono::duration<double>(t1 - t0).count();
+    double rate = double(*j1 - *j0) / secs;
+    unsigned best = 250;
+    for (unsigned hz : {100u, 250u, 300u, 1000u})
+        if (std::fabs(rate - hz) < std::fabs(rate - best)) best = hz;
+    return best;
+}
+
+} // namespace
+
+KernelFacts probe_kernel() {
+    require_btf();
+    KernelFacts k;
+    utsname u{};
+    uname(&u);
+    k.release = u.release;
+
+    btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        throw EnvironmentError("cannot parse /sys/kernel/btf/vmlinux: " +
+                               std::string(std::strerror(errno)));
+    std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
+
+    // The tracepoint's BTF prototype: (void *ctx, sk, skb[, reason]).
+    int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_send_reset", BTF_KIND_TYPEDEF);
+    if (id > 0) {
+        const btf_type *t = btf__type_by_id(vmlinux, id);
+        t = btf__type_by_id(vmlinux, t->type); // pointer
+        if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
+        if (t && btf_is_func_proto(t)) k.rst_reason_arg = btf_vlen(t) >= 4;
+    }
+    int eid = btf__find_by_name_kind(vmlinux, "sk_rst_reason", BTF_KIND_ENUM);
+    if (eid > 0) {
+        const btf_type *t = btf__type_by_id(vmlinux, eid);
+        const struct btf_enum *e = ::btf_enum(t);
+        for (unsigned i = 0; i < btf_vlen(t); ++i) {
+            std::string name = btf__name_by_offset(vmlinux, e[i].name_off);
+            if (name.rfind("SK_RST_REASON_", 0) == 0) name = name.substr(14);
+            if (e[i].val >= 0 && e[i].val < 4096) {
+                if (k.rst_reason_names.size() <= std::size_t(e[i].val))
+                    k.rst_reason_names.resize(std::size_t(e[i].val) + 1);
+                k.rst_reason_names[std::size_t(e[i].val)] = name;
+            }
+        }
+    }
+    k.hz_from_config = kernel_config_readable(k.release);
+    if (!k.hz_from_config) k.hz = measure_hz();
+    return k;
+}
+
+} // namespace rstwatch

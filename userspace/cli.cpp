@@ -1,0 +1,335 @@
+#include "rstwatch/cli.hpp"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <filesystem>
+#include <linux/magic.h>
+#include <sstream>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "rstwatch/enrich.hpp"
+#include "rstwatch/error.hpp"
+#include "rstwatch/middlebox.hpp"
+#include "rstwatch/units.hpp"
+#include "rstwatch/version.hpp"
+
+namespace rstwatch {
+
+namespace {
+
+[[noreturn]] void bad(const std::string &flag, const std::string &value,
+                      const std::string &expected) {
+    throw UsageError("invalid value '" + value + "' for " + flag + ": expected " + expected);
+}
+
+template <class T>
+T parse_uint(const std::string &flag, const std::string &v, T min, T max, const char *what) {
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < min || n > max)
+        bad(flag, v,
+            std::string(what) + " (" + std::to_string(min) + ".." + std::to_string(max) + ")");
+    return T(n);
+}
+
+milliseconds parse_dur(const std::string &flag, const std::string &v, bool allow_zero = false) {
+    auto d = parse_duration(v);
+    if (!d || (!allow_zero && d->count() == 0))
+        bad(flag, v, "a duration such as 500ms, 30s, 5m or 1h");
+    return *d;
+}
+
+milliseconds parse_middlebox(const std::string &flag, const std::string &v) {
+    auto d = parse_middlebox_timeout(v);
+    if (!d) {
+        std::string names;
+        for (const auto &p : middlebox_presets())
+            names += (names.empty() ? "" : ", ") + std::string(p.name);
+        bad(flag, v, "a duration (350s, 4m) or one of: " + names);
+    }
+    return *d;
+}
+
+// Raw strings as typed, so that every value gets the same kind of message.
+struct RawOutput {
+    std::string format = "json", color = "auto", output, rotate_size, rotate_keep;
+};
+struct RawFilter {
+    std::string pid, comm, port, netns, cgroup, min_idle, verdict;
+};
+
+void add_output_flags(CLI::App *cmd, RawOutput &o, bool file_sink) {
+    cmd->add_option("--format", o.format, "Output format: json (NDJSON, default) or text");
+    cmd->add_option("--color", o.color,
+                    "Colour in text mode: auto (when stdout is a TTY), always, never");
+    if (file_sink) {
+        cmd->add_option("-o,--output", o.output,
+                        "Append NDJSON to this file (mode 0640) instead of stdout");
+        cmd->add_option("--rotate-size", o.rotate_size,
+                        "Rotate the output file at this size (e.g. 100M)");
+        cmd->add_option("--rotate-keep", o.rotate_keep, "Rotated files to keep (default 5)");
+    }
+}
+
+void add_filter_flags(CLI::App *cmd, RawFilter &f, bool full) {
+    cmd->add_option("--pid", f.pid, "Only sockets owned by this process id");
+    cmd->add_option("--comm", f.comm, "Only sockets owned by processes with this name");
+    cmd->add_option("--port", f.port, "Only connections with this local or remote port");
+    cmd->add_option("--min-idle", f.min_idle, "Only connections idle at least this long");
+    if (full) {
+        cmd->add_option("--netns", f.netns,
+                        "Only sockets in this network namespace (inode number)");
+        cmd->add_option("--cgroup", f.cgroup, "Only sockets of this cgroup v2 and its descendants");
+        cmd->add_option("--verdict", f.verdict, "Only resets/timeouts with this verdict");
+    }
+}
+
+OutputOptions finish_output(const RawOutput &r) {
+    OutputOptions o;
+    if (r.format == "json")
+        o.format = Format::json;
+    else if (r.format == "text")
+        o.format = Format::text;
+    else
+        bad("--format", r.format, "json or text");
+    if (r.color == "auto")
+        o.color = Color::auto_;
+    else if (r.color == "always")
+        o.color = Color::always;
+    else if (r.color == "never")
+        o.color = Color::never;
+    else
+        bad("--color", r.color, "auto, always or never");
+    o.path = r.output;
+    if (!o.path.empty()) {
+        if (o.format != Format::json)
+            throw UsageError("--output writes NDJSON: it cannot be combined with --format text");
+        std::filesystem::path p(o.path);
+        std::filesystem::path dir =
+            p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            bad("--output", o.path, "a file in an existing directory");
+        if (access(dir.c_str(), W_OK) != 0)
+            bad("--output", o.path, "a file in a writable directory");
+        if (stat(o.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+            bad("--output", o.path, "a file, not a directory");
+    }
+    if (!r.rotate_size.empty()) {
+        if (o.path.empty()) throw UsageError("--rotate-size needs --output");
+        auto s = parse_size(r.rotate_size);
+        if (!s || *s < 4096)
+            bad("--rotate-size", r.rotate_size, "a size of at least 4K, such as 64M");
+        o.rotate_size = *s;
+    }
+    if (!r.rotate_keep.empty()) {
+        if (o.path.empty()) throw UsageError("--rotate-keep needs --output");
+        o.rotate_keep =
+            parse_uint<unsigned>("--rotate-keep", r.rotate_keep, 1, 1000, "a number of files");
+    }
+    return o;
+}
+
+FilterOptions finish_filter(const RawFilter &r) {
+    FilterOptions f;
+    if (!r.pid.empty())
+        f.pid = parse_uint<std::uint32_t>("--pid", r.pid, 1, 4194304, "a process id");
+    if (!r.comm.empty()) {
+        if (r.comm.size() > 15)
+            bad("--comm", r.comm, "a process name of at most 15 characters (the kernel's comm)");
+        f.comm = r.comm;
+    }
+    if (!r.port.empty()) f.port = parse_uint<std::uint16_t>("--port", r.port, 1, 65535, "a port");
+    if (!r.netns.empty())
+        f.netns = parse_uint<std::uint32_t>("--netns", r.netns, 1, 0xffffffffu,
+                                            "a network namespace inode");
+    if (!r.min_idle.empty()) f.min_idle = parse_dur("--min-idle", r.min_idle, true);
+    if (!r.verdict.empty()) {
+        f.verdict = parse_verdict(r.verdict);
+        if (!f.verdict)
+            bad("--verdict", r.verdict,
+                "keepalive_disabled, keepalive_too_slow, not_idle, no_socket, local_abort or "
+                "unknown");
+    }
+    if (!r.cgroup.empty()) {
+        f.cgroup = r.cgroup;
+        resolve_cgroup(r.cgroup, f.cgroup_id, f.cgroup_level);
+    }
+    return f;
+}
+
+} // namespace
+
+std::uint32_t parse_events(const std::string &list) {
+    std::uint32_t mask = 0;
+    std::stringstream ss(list);
+    std::string item;
+    bool any = false;
+    while (std::getline(ss, item, ',')) {
+        any = true;
+        if (item == "reset")
+            mask |= RW_EMIT_RESET;
+        else if (item == "timeout")
+            mask |= RW_EMIT_TIMEOUT;
+        else if (item == "keepalive")
+            mask |= RW_EMIT_KEEPALIVE;
+        else if (item == "connection")
+            mask |= RW_EMIT_CONNECTION;
+        else if (item == "summary")
+            mask |= kEventSummary;
+        else if (item == "all")
+            mask |= RW_EMIT_RESET | RW_EMIT_TIMEOUT | RW_EMIT_KEEPALIVE | RW_EMIT_CONNECTION |
+                    kEventSummary;
+        else
+            bad("--events", list,
+                "a comma-separated list of reset, timeout, keepalive, connection, summary, all");
+    }
+    if (!any)
+        bad("--events", list,
+            "a comma-separated list of reset, timeout, keepalive, connection, summary, all");
+    return mask;
+}
+
+void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level) {
+    std::string root = cgroup2_mount_point();
+    if (root.empty())
+        throw UsageError("--cgroup " + path + ": no cgroup v2 hierarchy is mounted on this host");
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::path p(path);
+    // Accept both a filesystem path and a path as /proc/PID/cgroup prints it.
+    fs::path full =
+        (p.is_absolute() && path.rfind(root, 0) == 0) ? p : fs::path(root) / p.relative_path();
+    full = fs::weakly_canonical(full, ec);
+    struct statfs sfs {};
+    if (ec || statfs(full.c_str(), &sfs) != 0 || !fs::is_directory(full, ec))
+        bad("--cgroup", path, "an existing cgroup v2 directory (relative to " + root + ")");
+    if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+        bad("--cgroup", path, "a cgroup v2 directory (this one is not on cgroup2)");
+    std::string rel =
+        full.string().substr(std::min(full.string().size(), fs::path(root).string().size()));
+    if (!rel.empty() && rel[0] != '/') bad("--cgroup", path, "a directory inside " + root);
+    id = CgroupResolver::id_of(full.string());
+    level = 0;
+    for (char c : rel)
+        if (c == '/') ++level;
+    if (rel == "/") level = 0;
+}
+
+CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
+    CLI::App app{"rstwatch: explains TCP resets and idle-connection deaths with eBPF", "rstwatch"};
+    app.require_subcommand(1);
+    app.set_version_flag("-V,--version", std::string("rstwatch ") + RSTWATCH_VERSION);
+    bool verbose = false;
+    app.add_flag("-v,--verbose", verbose, "Debug logging on stderr (includes libbpf messages)");
+
+    // trace
+    auto *trace =
+        app.add_subcommand("trace", "Trace TCP resets and timeouts live (NDJSON on stdout)");
+    RawOutput t_out;
+    RawFilter t_filter;
+    std::string t_events, t_duration, t_count, t_ringbuf, t_max_sockets, t_middlebox, t_threshold;
+    add_output_flags(trace, t_out, true);
+    add_filter_flags(trace, t_filter, true);
+    trace->add_option("--events", t_events,
+                      "Event kinds: reset,timeout,keepalive,connection,summary,all (default "
+                      "reset,timeout,summary)");
+    trace->add_option("--duration", t_duration, "Stop after this long (500ms, 30s, 5m, 1h)");
+    trace->add_option("--count", t_count, "Stop after this many events");
+    trace->add_option("--ringbuf-size", t_ringbuf,
+                      "BPF ring buffer size, a power of two >= 4K (default 8M)");
+    trace->add_option("--max-sockets", t_max_sockets,
+                      "Live sockets tracked in the kernel (default 65536)");
+    trace->add_option("--middlebox-timeout", t_middlebox,
+                      "Idle timeout of the firewall/NAT on the path: a duration or a preset "
+                      "(docs/middleboxes.md)");
+    trace->add_option("--idle-threshold", t_threshold,
+                      "Idle time from which a reset counts as idle-related (default 90% of the "
+                      "middlebox timeout, else 60s)");
+
+    // audit
+    auto *audit =
+        app.add_subcommand("audit", "List current TCP connections and their keepalive state");
+    RawOutput a_out;
+    RawFilter a_filter;
+    std::string a_middlebox;
+    add_output_flags(audit, a_out, false);
+    add_filter_flags(audit, a_filter, false);
+    audit->add_option("--middlebox-timeout", a_middlebox,
+                      "Rate each connection's risk against this idle timeout");
+
+    // CLI11 reports a mistyped subcommand as "a subcommand is required";
+    // name the word instead.
+    for (const auto &a : args) {
+        if (a.empty() || a[0] == '-') continue;
+        bool known = false;
+        for (const auto *sub : app.get_subcommands([](CLI::App *) { return true; }))
+            known = known || sub->get_name() == a;
+        if (!known) throw UsageError("unknown subcommand '" + a + "' (see rstwatch --help)");
+        break;
+    }
+    std::vector<std::string> rev(args.rbegin(), args.rend());
+    try {
+        app.parse(rev);
+    } catch (const CLI::CallForHelp &) {
+        out << app.help();
+        return {std::nullopt, 0, verbose};
+    } catch (const CLI::CallForAllHelp &) {
+        out << app.help("", CLI::AppFormatMode::All);
+        return {std::nullopt, 0, verbose};
+    } catch (const CLI::CallForVersion &) {
+        out << "rstwatch " << RSTWATCH_VERSION << "\n";
+        return {std::nullopt, 0, verbose};
+    } catch (const CLI::ParseError &e) {
+        std::string msg = e.what();
+        if (msg.empty()) msg = e.get_name();
+        throw UsageError(msg + " (see rstwatch --help)");
+    }
+
+    // A flag given with an empty value is an error, not "unset".
+    for (auto *cmd : {trace, audit})
+        if (cmd->parsed())
+            for (const auto *opt : cmd->get_options())
+                if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
+                    opt->results().back().empty())
+                    bad(opt->get_name(), "", "a value");
+
+    CliResult res;
+    res.verbose = verbose;
+    if (trace->parsed()) {
+        TraceOptions o;
+        o.out = finish_output(t_out);
+        o.filter = finish_filter(t_filter);
+        if (!t_events.empty()) o.events = parse_events(t_events);
+        if (!t_duration.empty()) o.duration = parse_dur("--duration", t_duration);
+        if (!t_count.empty())
+            o.count = parse_uint<std::uint64_t>("--count", t_count, 1, std::uint64_t(1) << 62,
+                                                "a number of events");
+        if (!t_ringbuf.empty()) {
+            auto s = parse_size(t_ringbuf);
+            if (!s || *s < 4096 || *s > (1ull << 30) || (*s & (*s - 1)))
+                bad("--ringbuf-size", t_ringbuf, "a power of two between 4K and 1G, such as 8M");
+            o.ringbuf_size = *s;
+        }
+        if (!t_max_sockets.empty())
+            o.max_sockets = parse_uint<std::uint32_t>("--max-sockets", t_max_sockets, 1024,
+                                                      1u << 24, "a number of sockets");
+        if (!t_middlebox.empty())
+            o.middlebox_timeout = parse_middlebox("--middlebox-timeout", t_middlebox);
+        if (!t_threshold.empty())
+            o.idle_threshold = parse_dur("--idle-threshold", t_threshold, true);
+        res.command = std::move(o);
+    } else if (audit->parsed()) {
+        AuditOptions o;
+        o.out = finish_output(a_out);
+        o.filter = finish_filter(a_filter);
+        if (!a_middlebox.empty())
+            o.middlebox_timeout = parse_middlebox("--middlebox-timeout", a_middlebox);
+        res.command = std::move(o);
+    }
+    return res;
+}
+
+} // namespace rstwatch

@@ -1,0 +1,150 @@
+#include "rstwatch/pipeline.hpp"
+
+#include "rstwatch/decode.hpp"
+#include "rstwatch/log.hpp"
+
+namespace rstwatch {
+
+Output::Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink)
+    : fmt_(std::move(fmt)), sink_(std::move(sink)) {
+    buf_.reserve(1 << 16);
+}
+
+bool Output::flush() {
+    if (buf_.empty() || closed_) return !closed_;
+    switch (sink_->write(buf_)) {
+    case WriteStatus::ok:
+        emitted_ += pending_events_;
+        break;
+    case WriteStatus::dropped:
+        dropped_ += pending_events_;
+        break;
+    case WriteStatus::closed:
+        closed_ = true;
+        break;
+    }
+    pending_events_ = 0;
+    buf_.clear();
+    return !closed_;
+}
+
+TracePipeline::TracePipeline(PipelineConfig cfg, Output &out, CgroupResolver &cgroups,
+                             const KernelFacts &kernel, const WallClock &clock)
+    : cfg_(std::move(cfg)), out_(out), cgroups_(cgroups), kernel_(kernel), clock_(clock) {}
+
+std::string_view TracePipeline::reason_name(std::int32_t v) const {
+    if (v < 0 || std::size_t(v) >= kernel_.rst_reason_names.size()) return {};
+    return kernel_.rst_reason_names[std::size_t(v)];
+}
+
+void TracePipeline::maybe_flush() {
+    // Bound the buffer during a long drain; the drain's end flushes the rest.
+    if (out_.buf().size() > (1u << 20)) out_.flush();
+}
+
+int TracePipeline::on_sample(const void *data, std::size_t size) {
+    if (done() || out_.closed()) return -1;
+    std::string why;
+    auto rec = decode_record(data, size, &why);
+    if (!rec) {
+        if (malformed_++ == 0) log_warn("dropping a malformed ring-buffer record: " + why);
+        return 0;
+    }
+    if (auto *r = std::get_if<rw_reset>(&*rec))
+        on_reset(*r);
+    else if (auto *c = std::get_if<rw_close>(&*rec))
+        on_close(*c);
+    else if (auto *s = std::get_if<rw_sockopt>(&*rec))
+        on_sockopt(*s);
+    maybe_flush();
+    return done() ? -1 : 0;
+}
+
+void TracePipeline::on_reset(const rw_reset &r) {
+    ++resets_;
+    if (r.direction == RW_DIR_SENT) {
+        // A received reset that arrived first may be waiting for this one.
+        for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+            if (OriginTracker::pairs(*it, r)) {
+                rw_reset received = *it;
+                pending_.erase(it);
+                emit_reset(received, Origin::peer);
+                emit_reset(r, Origin::local);
+                return;
+            }
+        }
+        origins_.on_sent(r);
+        emit_reset(r, Origin::local);
+        return;
+    }
+    if (origins_.matched_sent(r))
+        emit_reset(r, Origin::peer);
+    else
+        pending_.push_back(r);
+}
+
+void TracePipeline::flush_pending(std::uint64_t now_ns, bool force) {
+    while (!pending_.empty() && (force || now_ns >= pending_.front().hdr.ts_ns + kPairWaitNs)) {
+        rw_reset r = pending_.front();
+        pending_.pop_front();
+        emit_reset(r, OriginTracker::without_peer_reset(r));
+    }
+}
+
+std::uint64_t TracePipeline::pending_deadline() const {
+    return pending_.empty() ? 0 : pending_.front().hdr.ts_ns + kPairWaitNs;
+}
+
+void TracePipeline::emit_reset(const rw_reset &r, Origin origin) {
+    if (done()) return;
+    std::string_view reason = reason_name(r.kernel_reason);
+    Diagnosis dx = diagnose_reset(r, reason, cfg_.dx);
+    if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
+        ++filtered_;
+        return;
+    }
+    ResetEvent ev{r,      clock_.to_realtime_ns(r.hdr.ts_ns), reason, dx,
+                  origin, cgroups_.lookup(r.owner.cgroup_id)};
+    out_.fmt().reset(out_.buf(), ev);
+    out_.event_added();
+    ++events_;
+}
+
+void TracePipeline::on_close(const rw_close &c) {
+    const CgroupInfo *cg = cgroups_.lookup(c.owner.cgroup_id);
+    const std::int64_t ts = clock_.to_realtime_ns(c.hdr.ts_ns);
+    if (c.cause != RW_CAUSE_NONE && (cfg_.emit & RW_EMIT_TIMEOUT)) {
+        ++timeouts_;
+        Diagnosis dx = diagnose_timeout(c, cfg_.dx);
+        if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
+            ++filtered_;
+        } else {
+            out_.fmt().timeout(out_.buf(), TimeoutEvent{c, ts, dx, cg});
+            out_.event_added();
+            ++events_;
+        }
+    }
+    if ((cfg_.emit & RW_EMIT_CONNECTION) && (c.flags & RW_F_ESTABLISHED) && !done()) {
+        // Connections carry no verdict: --verdict hides them.
+        if (cfg_.verdict) {
+            ++filtered_;
+            return;
+        }
+        out_.fmt().connection_closed(out_.buf(), ClosedEvent{c, ts, cg});
+        out_.event_added();
+        ++events_;
+    }
+}
+
+void TracePipeline::on_sockopt(const rw_sockopt &s) {
+    if (cfg_.verdict) {
+        ++filtered_;
+        return;
+    }
+    out_.fmt().keepalive_set(out_.buf(), KeepaliveSetEvent{s, clock_.to_realtime_ns(s.hdr.ts_ns),
+                                                           cgroups_.lookup(s.owner.cgroup_id)});
+    out_.event_added();
+    ++events_;
+}
+
+} // namespace rstwatch

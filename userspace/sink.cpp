@@ -1,0 +1,148 @@
+#include "rstwatch/sink.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rstwatch/bpf_util.hpp"
+#include "rstwatch/error.hpp"
+#include "rstwatch/log.hpp"
+
+namespace rstwatch {
+
+std::uint64_t count_lines(std::string_view data) {
+    return std::uint64_t(std::count(data.begin(), data.end(), '\n'));
+}
+
+namespace {
+
+// Writes all of data; returns 0 or the errno of the failure.
+int write_all(int fd, std::string_view data, std::size_t &written) {
+    written = 0;
+    while (written < data.size()) {
+        ssize_t n = ::write(fd, data.data() + written, data.size() - written);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno;
+        }
+        written += std::size_t(n);
+    }
+    return 0;
+}
+
+// Reports a write error once per episode: again only after a success.
+class ErrorLatch {
+  public:
+    void failed(const std::string &what, int err) {
+        if (reported_) return;
+        reported_ = true;
+        log_error(what + ": " + std::strerror(err) +
+                  "; dropping events (counted in session_summary) "
+                  "until writing works again");
+    }
+    void succeeded() {
+        if (reported_) log_info("output is writable again");
+        reported_ = false;
+    }
+
+  private:
+    bool reported_ = false;
+};
+
+class StdoutSink final : public Sink {
+  public:
+    WriteStatus write(std::string_view lines) override {
+        std::size_t written;
+        int err = write_all(STDOUT_FILENO, lines, written);
+        if (!err) {
+            latch_.succeeded();
+            return WriteStatus::ok;
+        }
+        if (err == EPIPE) return WriteStatus::closed;
+        latch_.failed("writing to stdout", err);
+        return WriteStatus::dropped;
+    }
+    bool is_tty() const override { return isatty(STDOUT_FILENO); }
+
+  private:
+    ErrorLatch latch_;
+};
+
+class FileSink final : public Sink {
+  public:
+    explicit FileSink(FileSinkOptions opts) : opts_(std::move(opts)) { open_or_throw(); }
+
+    WriteStatus write(std::string_view lines) override {
+        if (!fd_ && !try_open()) return WriteStatus::dropped;
+        if (opts_.rotate_size && size_ > 0 && size_ + lines.size() > opts_.rotate_size) rotate();
+        std::size_t written;
+        int err = write_all(fd_.get(), lines, written);
+        size_ += written;
+        if (!err) {
+            latch_.succeeded();
+            return WriteStatus::ok;
+        }
+        // A partial line must not stay glued to the next one.
+        if (written > 0 && lines[written - 1] != '\n') {
+            std::size_t ignored;
+            write_all(fd_.get(), "\n", ignored);
+            ++size_;
+        }
+        latch_.failed("writing to " + opts_.path, err);
+        return WriteStatus::dropped;
+    }
+
+    void reopen() override {
+        fd_ = UniqueFd();
+        try_open();
+    }
+
+  private:
+    void open_or_throw() {
+        if (!try_open())
+            throw UsageError("--output " + opts_.path +
+                             ": cannot open for appending: " + std::strerror(errno));
+    }
+
+    bool try_open() {
+        int fd = ::open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+        if (fd < 0) return false;
+        fd_ = UniqueFd(fd);
+        struct stat st {};
+        size_ = fstat(fd, &st) == 0 ? std::uint64_t(st.st_size) : 0;
+        return true;
+    }
+
+    void rotate() {
+        // path.(N-1) -> path.N ... path -> path.1, then a fresh path.
+        for (unsigned i = opts_.rotate_keep; i > 1; --i) {
+            std::string from = opts_.path + "." + std::to_string(i - 1);
+            std::string to = opts_.path + "." + std::to_string(i);
+            std::rename(from.c_str(), to.c_str());
+        }
+        std::rename(opts_.path.c_str(), (opts_.path + ".1").c_str());
+        fd_ = UniqueFd();
+        try_open();
+    }
+
+    FileSinkOptions opts_;
+    UniqueFd fd_;
+    std::uint64_t size_ = 0;
+    ErrorLatch latch_;
+};
+
+} // namespace
+
+std::unique_ptr<Sink> make_stdout_sink() {
+    return std::make_unique<StdoutSink>();
+}
+
+std::unique_ptr<Sink> make_file_sink(const FileSinkOptions &opts) {
+    return std::make_unique<FileSink>(opts);
+}
+
+} // namespace rstwatch
