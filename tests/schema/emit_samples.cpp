@@ -1,0 +1,77 @@
+// Prints one line of every event type the formatter produces, from synthetic
+// records, so the schema test can validate the formatter without privileges.
+#include <iostream>
+
+#include "../unit/fixtures.hpp"
+#include "rstwatch/format.hpp"
+
+using namespace rstwatch;
+
+int main() {
+    auto f = make_json_formatter("schema-host");
+    std::string out;
+    const std::int64_t ts = 1795550761123456789LL;
+
+    SessionStart ss{ts,  "0.0.0",  "6.18.0", 42, {"reset", "timeout", "summary"}, "cgroup", true,
+                    250, 8u << 20, 3,        12};
+    f->session_start(out, ss);
+
+    Diagnosis dx{Verdict::keepalive_disabled, "explanation"};
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    rx.owner.cgroup_id = 1;
+    CgroupInfo cg{"/kubepods/besteffort/pod1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d/"
+                  "4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                  {"4f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                   "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d"}};
+    f->reset(out, ResetEvent{rx, ts, "", dx, Origin::middlebox, &cg});
+    rw_reset nosock = fixtures::reset(RW_DIR_SENT);
+    nosock.flags = RW_F_NO_SOCKET;
+    nosock.owner = {};
+    Diagnosis ns{Verdict::no_socket, "no socket"};
+    f->reset(out, ResetEvent{nosock, ts, "NO_SOCKET", ns, Origin::local, nullptr});
+
+    rw_close to = fixtures::close_rec(RW_CAUSE_KEEPALIVE);
+    f->timeout(out, TimeoutEvent{to, ts, dx, nullptr});
+    rw_close cc = fixtures::close_rec();
+    cc.opts = RW_OPT_SO_KEEPALIVE;
+    f->connection_closed(out, ClosedEvent{cc, ts, nullptr});
+
+    rw_sockopt so{};
+    so.hdr.type = RW_REC_SOCKOPT;
+    so.owner = fixtures::owner(7, "app", RW_OWNER_CURRENT);
+    so.fd = 3;
+    so.level = 6;
+    so.optname = 4;
+    so.value = 30;
+    so.sock_id = 1;
+    so.ep = rx.ep;
+    so.netns = 4026531840u;
+    f->keepalive_set(out, KeepaliveSetEvent{so, ts, nullptr});
+    so.sock_id = 0;
+    so.result = -9;
+    f->keepalive_set(out, KeepaliveSetEvent{so, ts, nullptr});
+
+    f->lost(out, LostEvent{ts, "ringbuf_full", 3, 3, {3, 0, 0, 0}});
+    ProcessSummary ps;
+    ps.pid = 7;
+    ps.comm = "app";
+    ps.connections = 2;
+    ps.keepalive_options = RW_OPT_SO_KEEPALIVE | RW_OPT_TCP_KEEPIDLE;
+    f->process_summary(out, ts, ps);
+    f->session_summary(out, SessionSummary{ts, 1000, "signal", 5, 0, 0, 0, 0, 0, 0, 2, 1});
+
+    rw_snapshot snap = fixtures::snapshot(7, "app", 1, 3);
+    f->audit_socket(out, AuditSocket{snap, ts, nullptr, false, Risk::expired});
+    f->audit_socket(out, AuditSocket{snap, ts, nullptr, true, std::nullopt});
+    AuditProcess ap;
+    ap.ts_ns = ts;
+    ap.pid = 7;
+    ap.comm = "app";
+    ap.sockets = 1;
+    ap.risk_counts = std::array<std::uint64_t, 3>{1, 0, 0};
+    f->audit_process(out, ap);
+    ap.risk_counts.reset();
+    f->audit_process(out, ap);
+    std::cout << out;
+    return 0;
+}
