@@ -132,12 +132,21 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
             c->tm.idle_ms = idle;
             c->unanswered_ms = silent - idle;
         } else {
-            /* The unanswered write is the last new data sent (lsndtime);
-             * retransmissions do not move it. */
-            __s32 before = (__s32)(snd - rcv);
+            /* first_tx_mstamp (rate sampling, us of the TCP clock =
+             * CLOCK_MONOTONIC) is set when a flight starts with nothing in
+             * flight: the first unanswered write. lsndtime and retrans_stamp
+             * would not do: both move with retransmissions. */
+            __u64 first_us = BPF_CORE_READ(tp, first_tx_mstamp);
+            __u64 now_us = bpf_ktime_get_ns() / 1000;
+            __u32 unanswered;
 
-            c->tm.idle_ms = before > 0 ? rw_jiffies_to_ms(before) : 0;
-            c->unanswered_ms = rw_jiffies_to_ms(now - snd);
+            if (first_us && now_us > first_us)
+                unanswered = (__u32)((now_us - first_us) / 1000);
+            else
+                unanswered = rw_jiffies_to_ms(now - snd);
+            if (unanswered > silent) unanswered = silent;
+            c->unanswered_ms = unanswered;
+            c->tm.idle_ms = silent - unanswered;
         }
     }
 }
@@ -181,21 +190,30 @@ static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
            (established && info && (info->flags & RW_F_ESTABLISHED) &&
             (cfg_emit & RW_EMIT_CONNECTION));
     if (emit) {
+        /* Filter before reserving (see rw_handle_reset). */
+        struct rw_owner none = {};
+        __u32 netns = rw_sock_netns(sk);
+
+        rw_read_endpoints(sk, &ep);
+        if (!rw_filter_owner(info ? &info->owner : &none) || !rw_filter_conn(&ep, netns, sk)) {
+            rw_count(RW_CNT_FILTERED);
+            emit = false;
+        }
+    }
+    if (emit) {
         c = rw_reserve(sizeof(*c), RW_REC_CLOSE, RW_CNT_LOST_CLOSE);
         if (c) {
-            bool keep;
-
             rw_fill_close(c, sk, info, oldstate, sk_err, timeout);
-            keep = rw_filter_owner(&c->owner) && rw_filter_conn(&c->ep, c->tm.netns, sk) &&
-                   (!timeout || !cfg_filter_min_idle_ms || c->tm.idle_ms >= cfg_filter_min_idle_ms);
-            rw_submit_if(c, keep);
+            /* --min-idle applies to timeouts, whose idle is known only now. */
+            rw_submit_if(c, !timeout || !cfg_filter_min_idle_ms ||
+                                c->tm.idle_ms >= cfg_filter_min_idle_ms);
         }
     }
 
     if (info) {
         bpf_map_delete_elem(&rw_socks, &key);
         if (established) {
-            rw_read_endpoints(sk, &ep);
+            if (!ep.family) rw_read_endpoints(sk, &ep);
             rw_tuple_of(&tk, &ep, false);
             bpf_map_delete_elem(&rw_tuples, &tk);
         }

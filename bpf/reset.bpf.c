@@ -30,14 +30,18 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
                                            __u8 direction, __s32 reason) {
     struct rw_sock_info *info = NULL;
     struct rw_proc_stats *st;
-    struct rw_reset *r;
+    struct rw_endpoints ep = {};
     struct rw_owner owner = {};
-    bool keep;
+    struct rw_timing tm = {};
+    struct rw_reset *r;
+    __u32 flags = 0;
+    bool full = false;
 
     if (sk) {
         __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
 
-        if (rw_is_fullsock(state) && state != TCP_LISTEN) {
+        full = rw_is_fullsock(state);
+        if (full && state != TCP_LISTEN) {
             info = rw_sock_info_of(sk);
             if (info) {
                 owner = info->owner;
@@ -58,24 +62,37 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
         else
             __sync_fetch_and_add(&st->resets_sent, 1);
     }
-
     if (!(cfg_emit & RW_EMIT_RESET)) return 0;
+
+    /* What the filters need first, so a filtered reset never takes (or fails
+     * to take) ring-buffer space: lost counts only events the user wanted. */
+    if (sk) {
+        rw_read_endpoints(sk, &ep);
+        rw_read_timing(sk, full, &tm, &flags);
+    } else if (!skb || !rw_endpoints_from_skb(skb, &ep, &tm.netns)) {
+        return 0;
+    }
+    if (!rw_filter_owner(&owner) || !rw_filter_conn(&ep, tm.netns, sk) ||
+        (cfg_filter_min_idle_ms && tm.idle_ms < cfg_filter_min_idle_ms)) {
+        rw_count(RW_CNT_FILTERED);
+        return 0;
+    }
+
     r = rw_reserve(sizeof(*r), RW_REC_RESET, RW_CNT_LOST_RESET);
     if (!r) return 0;
-
     r->direction = direction;
     r->kernel_reason = reason;
+    r->owner = owner;
+    r->ep = ep;
+    r->tm = tm;
+    r->flags = flags;
     /* tcp_send_active_reset traces without the skb that caused the RST: the
      * abort was this host's decision (every kernel version). */
     if (direction == RW_DIR_SENT && sk && !skb) r->flags |= RW_F_ACTIVE;
-    r->owner = owner;
-    if (sk) {
-        bool full;
-
-        rw_read_endpoints(sk, &r->ep);
-        full = rw_is_fullsock(r->ep.state);
+    if (!sk) {
+        r->flags |= RW_F_NO_SOCKET;
+    } else {
         r->sock_id = (__u64)sk;
-        rw_read_timing(sk, full, &r->tm, &r->flags);
         if (full) {
             r->flags |= RW_F_FULLSOCK;
             rw_read_keepalive(sk, &r->ka);
@@ -87,24 +104,14 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
                 if (r->ka.enabled) info->flags |= RW_F_KA_EVER;
             }
         }
-    } else if (skb) {
-        r->flags |= RW_F_NO_SOCKET;
-        if (!rw_endpoints_from_skb(skb, &r->ep, &r->tm.netns)) {
-            bpf_ringbuf_discard(r, BPF_RB_NO_WAKEUP);
-            return 0;
-        }
     }
-
     if (direction == RW_DIR_RECEIVED) {
         struct rw_tuple_key peer = {};
 
-        rw_tuple_of(&peer, &r->ep, true);
+        rw_tuple_of(&peer, &ep, true);
         if (bpf_map_lookup_elem(&rw_tuples, &peer)) r->flags |= RW_F_PEER_LOCAL;
     }
-
-    keep = rw_filter_owner(&r->owner) && rw_filter_conn(&r->ep, r->tm.netns, sk) &&
-           (!cfg_filter_min_idle_ms || r->tm.idle_ms >= cfg_filter_min_idle_ms);
-    rw_submit_if(r, keep);
+    bpf_ringbuf_submit(r, 0);
     return 0;
 }
 

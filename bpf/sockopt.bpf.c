@@ -162,20 +162,36 @@ int rw_sys_exit_setsockopt(struct trace_event_raw_sys_exit *ctx) {
     if (sk) rw_note_sockopt((__u64)sk, bit, p.value, bit && ret == 0);
 
     if (!(cfg_emit & RW_EMIT_KEEPALIVE)) return 0;
-    r = rw_reserve(sizeof(*r), RW_REC_SOCKOPT, RW_CNT_LOST_SOCKOPT);
-    if (!r) return 0;
-    rw_owner_from_current(&r->owner, RW_OWNER_CURRENT);
-    r->fd = p.fd;
-    r->level = p.level;
-    r->optname = p.optname;
-    r->value = p.value;
-    r->result = ret;
-    if (sk) {
-        rw_read_endpoints(sk, &r->ep);
-        r->sock_id = (__u64)sk;
-        r->netns = rw_sock_netns(sk);
-        r->owner.cgroup_id = rw_sock_cgroup_id(sk);
+    {
+        /* Filter before reserving (see rw_handle_reset). */
+        struct rw_owner caller = {};
+        struct rw_endpoints ep = {};
+        __u32 netns = 0;
+
+        rw_owner_from_current(&caller, RW_OWNER_CURRENT);
+        if (sk) {
+            rw_read_endpoints(sk, &ep);
+            netns = rw_sock_netns(sk);
+            caller.cgroup_id = rw_sock_cgroup_id(sk);
+        }
+        /* A bad fd has no connection: connection filters exclude it. */
+        if (!rw_filter_owner(&caller) || (sk && !rw_filter_conn(&ep, netns, sk)) ||
+            (!sk && (cfg_filter_port || cfg_filter_netns || cfg_filter_cgroup_level >= 0))) {
+            rw_count(RW_CNT_FILTERED);
+            return 0;
+        }
+        r = rw_reserve(sizeof(*r), RW_REC_SOCKOPT, RW_CNT_LOST_SOCKOPT);
+        if (!r) return 0;
+        r->owner = caller;
+        r->ep = ep;
+        r->netns = netns;
+        r->fd = p.fd;
+        r->level = p.level;
+        r->optname = p.optname;
+        r->value = p.value;
+        r->result = ret;
+        if (sk) r->sock_id = (__u64)sk;
+        bpf_ringbuf_submit(r, 0);
     }
-    rw_submit_if(r, rw_filter_owner(&r->owner) && (!sk || rw_filter_conn(&r->ep, r->netns, sk)));
     return 0;
 }

@@ -25,5 +25,7 @@ class Formatter {
 };
 
 std::unique_ptr<Formatter> make_json_formatter(std::string host);
+// Aligned lines for a terminal; ANSI colours only when `color`.
+std::unique_ptr<Formatter> make_text_formatter(bool color);
 
 } // namespace rstwatch

@@ -2,8 +2,12 @@
 // what it did on stdout (one "key value..." line per step) so tests can assert
 // exact pids, ports and errors. Every mode is bounded in time.
 //
-//   rw_peer refused PORT [--addr A]
-//       connect to a closed port; prints "local_port N", "errno E".
+//   rw_peer refused PORT [--addr A] [--count N]
+//       connect to a closed port (N times, as fast as possible); prints
+//       "local_port N" and "errno E" for the first, "done N" at the end.
+//   rw_peer churn --count N [--addr A]
+//       N short connections to its own listener, each aborted by the client
+//       (SO_LINGER 0, so no TIME_WAIT piles up); prints "listening P", "done N".
 //   rw_peer server [--addr A] [--port P] [--abort-after-ms N] [--hold-ms N] [--name NAME]
 //       listen, print "listening PORT", accept one connection ("accepted PEERPORT"),
 //       then either abort it with SO_LINGER {1,0} after N ms ("aborted") or hold it.
@@ -45,6 +49,7 @@ struct Args {
     int keepidle = 0, keepintvl = 0, keepcnt = 0;
     bool write_after = false;
     bool wait_line = false;
+    int count = 1;
     std::string name;
 };
 
@@ -100,12 +105,44 @@ int connect_to(const Args &a) {
 int mode_refused(const Args &a) {
     socklen_t len;
     sockaddr_storage ss = make_addr(a.addr, a.port, len);
-    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
-    int rc = connect(fd, reinterpret_cast<sockaddr *>(&ss), len);
-    int err = rc == 0 ? 0 : errno;
-    say("local_port " + std::to_string(local_port(fd)));
-    say("errno " + std::to_string(err));
-    close(fd);
+    for (int i = 0; i < a.count; ++i) {
+        int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+        int rc = connect(fd, reinterpret_cast<sockaddr *>(&ss), len);
+        int err = rc == 0 ? 0 : errno;
+        if (i == 0) {
+            say("local_port " + std::to_string(local_port(fd)));
+            say("errno " + std::to_string(err));
+        }
+        close(fd);
+    }
+    say("done " + std::to_string(a.count));
+    return 0;
+}
+
+int mode_churn(const Args &a) {
+    socklen_t len;
+    sockaddr_storage ss = make_addr(a.addr, 0, len);
+    int lfd = socket(ss.ss_family, SOCK_STREAM, 0);
+    if (bind(lfd, reinterpret_cast<sockaddr *>(&ss), len) != 0 || listen(lfd, 128) != 0)
+        die("listen");
+    int port = local_port(lfd);
+    say("listening " + std::to_string(port));
+    sockaddr_storage dst = make_addr(a.addr, port, len);
+    linger lg{1, 0};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    int done = 0;
+    for (; done < a.count && std::chrono::steady_clock::now() < deadline; ++done) {
+        int c = socket(ss.ss_family, SOCK_STREAM, 0);
+        if (connect(c, reinterpret_cast<sockaddr *>(&dst), len) != 0) die("connect");
+        int s = accept(lfd, nullptr, nullptr);
+        if (s < 0) die("accept");
+        // The client aborts: an RST instead of a FIN, so no TIME_WAIT piles up.
+        setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        close(c);
+        close(s);
+    }
+    close(lfd);
+    say("done " + std::to_string(done));
     return 0;
 }
 
@@ -270,6 +307,8 @@ int main(int argc, char **argv) {
             a.wait_line = true;
         else if (k == "--name")
             a.name = next();
+        else if (k == "--count")
+            a.count = std::atoi(next().c_str());
         else if (a.mode == "refused" && a.port == 0)
             a.port = std::atoi(k.c_str());
         else {
@@ -283,6 +322,7 @@ int main(int argc, char **argv) {
     if (a.mode == "server") return mode_server(a);
     if (a.mode == "client") return mode_client(a);
     if (a.mode == "sockopts") return mode_sockopts(a);
+    if (a.mode == "churn") return mode_churn(a);
     std::fprintf(stderr, "unknown mode %s\n", a.mode.c_str());
     return 2;
 }

@@ -5,7 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <filesystem>
+#include <sys/stat.h>
 #include <fstream>
 #include <poll.h>
 #include <spawn.h>
@@ -206,6 +211,18 @@ std::vector<json> of_type(const std::vector<json> &events, const std::string &ty
     return out;
 }
 
+int free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a));
+    getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
 std::string sh(const std::string &cmd) {
     FILE *p = popen(cmd.c_str(), "r");
     if (!p) {
@@ -220,6 +237,93 @@ std::string sh(const std::string &cmd) {
     int st = pclose(p);
     EXPECT_EQ(st, 0) << "command failed: " << cmd << "\n" << out;
     return out;
+}
+
+std::map<std::string, unsigned> bpf_maps_of(pid_t pid) {
+    std::map<std::string, unsigned> out;
+    std::string dir = "/proc/" + std::to_string(pid) + "/fdinfo";
+    for (const auto &entry : std::filesystem::directory_iterator(dir)) {
+        std::ifstream in(entry.path());
+        std::string line;
+        unsigned id = 0;
+        while (std::getline(in, line))
+            if (line.rfind("map_id:", 0) == 0) id = unsigned(std::stoul(line.substr(7)));
+        if (!id) continue;
+        json j =
+            json::parse(sh("bpftool map show id " + std::to_string(id) + " -j"), nullptr, false);
+        if (j.is_object() && j.contains("name")) out[j["name"].get<std::string>()] = id;
+    }
+    return out;
+}
+
+std::size_t bpf_map_entries(unsigned map_id) {
+    json j =
+        json::parse(sh("bpftool map dump id " + std::to_string(map_id) + " -j"), nullptr, false);
+    return j.is_array() ? j.size() : 0;
+}
+
+NetNs::NetNs(const std::string &tag) : name_("rwt_" + tag + "_" + std::to_string(getpid())) {
+    sh("ip netns add " + name_ + " && ip -n " + name_ + " link set lo up");
+}
+
+NetNs::~NetNs() {
+    std::system(("ip netns del " + name_ + " 2>/dev/null").c_str());
+}
+
+unsigned long NetNs::inode() const {
+    struct stat st {};
+    stat(("/run/netns/" + name_).c_str(), &st);
+    return st.st_ino;
+}
+
+std::string NetNs::exec(const std::string &cmd) const {
+    return sh("ip netns exec " + name_ + " sh -c '" + cmd + "'");
+}
+
+std::vector<std::string> NetNs::wrap(std::vector<std::string> argv) const {
+    std::vector<std::string> out{"/usr/bin/ip", "netns", "exec", name_};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
+namespace {
+std::string cgroup2_root() {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+        auto dash = line.find(" - cgroup2 ");
+        if (dash == std::string::npos) continue;
+        std::istringstream head(line.substr(0, dash));
+        std::string a, b, c, root, mount;
+        head >> a >> b >> c >> root >> mount;
+        return mount;
+    }
+    return "/sys/fs/cgroup";
+}
+} // namespace
+
+TestCgroup::TestCgroup(const std::string &tag) {
+    rel_ = "/rwtest-" + tag + "-" + std::to_string(getpid());
+    path_ = cgroup2_root() + rel_;
+    std::filesystem::create_directory(path_);
+}
+
+TestCgroup::~TestCgroup() {
+    // Move stragglers out so the directory can go.
+    std::ifstream procs(path_ + "/cgroup.procs");
+    std::string pid;
+    while (std::getline(procs, pid)) {
+        std::ofstream root(cgroup2_root() + "/cgroup.procs");
+        root << pid;
+    }
+    rmdir(path_.c_str());
+}
+
+std::vector<std::string> TestCgroup::wrap(std::vector<std::string> argv) const {
+    std::string cmd = "echo $$ > " + path_ + "/cgroup.procs && exec";
+    for (auto &a : argv)
+        cmd += " '" + a + "'";
+    return {"/bin/sh", "-c", cmd};
 }
 
 } // namespace rwtest

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <sys/types.h>
@@ -82,7 +83,46 @@ class Session {
 
 std::vector<json> of_type(const std::vector<json> &events, const std::string &type);
 
+// A loopback TCP port nothing listens on (bound, then released).
+int free_port();
+
 // Runs `cmd` through /bin/sh and returns its stdout; fails the test on error.
 std::string sh(const std::string &cmd);
+
+// BPF maps held open by process `pid`, by name (from /proc/PID/fdinfo map_id),
+// so tests find THEIR rstwatch's maps even when several instances run.
+std::map<std::string, unsigned> bpf_maps_of(pid_t pid);
+// Number of entries in a BPF map (bpftool map dump).
+std::size_t bpf_map_entries(unsigned map_id);
+
+// A network namespace created for one test and deleted with it.
+class NetNs {
+  public:
+    explicit NetNs(const std::string &tag);
+    ~NetNs();
+    const std::string &name() const { return name_; }
+    unsigned long inode() const;
+    // Runs a shell command inside the namespace.
+    std::string exec(const std::string &cmd) const;
+    // argv prefix to start a Child inside the namespace.
+    std::vector<std::string> wrap(std::vector<std::string> argv) const;
+
+  private:
+    std::string name_;
+};
+
+// A cgroup v2 directory created for one test and removed with it.
+class TestCgroup {
+  public:
+    explicit TestCgroup(const std::string &tag);
+    ~TestCgroup();
+    const std::string &path() const { return path_; }    // absolute
+    const std::string &relative() const { return rel_; } // below the cgroup2 mount
+    // argv that starts `argv` inside this cgroup.
+    std::vector<std::string> wrap(std::vector<std::string> argv) const;
+
+  private:
+    std::string path_, rel_;
+};
 
 } // namespace rwtest

@@ -85,11 +85,7 @@ TEST(TraceReset, LingerAbortIsOneReceivedAndOneSentWithOwners) {
 
 TEST(TraceReset, ClosedPortGivesSentEventWithoutProcess) {
     RW_REQUIRE_BPF();
-    // A port that is certainly closed: bind to get one, then release it.
-    Child probe({peer_bin(), "server", "--port", "0", "--hold-ms", "0"});
-    int port = std::stoi(probe.expect("listening"));
-    probe.signal(9);
-    probe.wait();
+    int port = free_port();
 
     Session s({"--events", "reset"});
     Child client({peer_bin(), "refused", std::to_string(port), "--name", "rw_refused"});
