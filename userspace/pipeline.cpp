@@ -12,18 +12,15 @@ Output::Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink)
 
 bool Output::flush() {
     if (buf_.empty() || closed_) return !closed_;
-    switch (sink_->write(buf_)) {
-    case WriteStatus::ok:
-        emitted_ += pending_events_;
-        break;
-    case WriteStatus::dropped:
-        dropped_ += pending_events_;
-        break;
-    case WriteStatus::closed:
-        closed_ = true;
-        break;
+    WriteResult r = sink_->write(buf_);
+    for (std::size_t end : event_ends_) {
+        if (end <= r.bytes)
+            ++emitted_;
+        else
+            ++dropped_;
     }
-    pending_events_ = 0;
+    if (r.status == WriteStatus::closed) closed_ = true;
+    event_ends_.clear();
     buf_.clear();
     return !closed_;
 }

@@ -14,10 +14,6 @@
 
 namespace rstwatch {
 
-std::uint64_t count_lines(std::string_view data) {
-    return std::uint64_t(std::count(data.begin(), data.end(), '\n'));
-}
-
 namespace {
 
 // Writes all of data; returns 0 or the errno of the failure.
@@ -53,18 +49,24 @@ class ErrorLatch {
     bool reported_ = false;
 };
 
+// Length of the whole lines at the start of `data`.
+std::size_t whole_lines(std::string_view data) {
+    auto nl = data.rfind('\n');
+    return nl == std::string_view::npos ? 0 : nl + 1;
+}
+
 class StdoutSink final : public Sink {
   public:
-    WriteStatus write(std::string_view lines) override {
+    WriteResult write(std::string_view lines) override {
         std::size_t written;
         int err = write_all(STDOUT_FILENO, lines, written);
         if (!err) {
             latch_.succeeded();
-            return WriteStatus::ok;
+            return {WriteStatus::ok, lines.size()};
         }
-        if (err == EPIPE) return WriteStatus::closed;
+        if (err == EPIPE) return {WriteStatus::closed, whole_lines(lines.substr(0, written))};
         latch_.failed("writing to stdout", err);
-        return WriteStatus::dropped;
+        return {WriteStatus::dropped, whole_lines(lines.substr(0, written))};
     }
     bool is_tty() const override { return isatty(STDOUT_FILENO); }
 
@@ -76,24 +78,36 @@ class FileSink final : public Sink {
   public:
     explicit FileSink(FileSinkOptions opts) : opts_(std::move(opts)) { open_or_throw(); }
 
-    WriteStatus write(std::string_view lines) override {
-        if (!fd_ && !try_open()) return WriteStatus::dropped;
-        if (opts_.rotate_size && size_ > 0 && size_ + lines.size() > opts_.rotate_size) rotate();
-        std::size_t written;
-        int err = write_all(fd_.get(), lines, written);
-        size_ += written;
-        if (!err) {
-            latch_.succeeded();
-            return WriteStatus::ok;
+    WriteResult write(std::string_view data) override {
+        if (!fd_ && !try_open()) {
+            latch_.failed("opening " + opts_.path, errno);
+            return {WriteStatus::dropped, 0};
         }
-        // A partial line must not stay glued to the next one.
-        if (written > 0 && lines[written - 1] != '\n') {
-            std::size_t ignored;
-            write_all(fd_.get(), "\n", ignored);
-            ++size_;
+        std::size_t done = 0;
+        while (done < data.size()) {
+            std::string_view rest = data.substr(done);
+            std::size_t n = chunk_for_this_file(rest);
+            if (n == 0) { // nothing more fits: next file
+                rotate();
+                if (!fd_) return {WriteStatus::dropped, done};
+                continue;
+            }
+            std::size_t written;
+            int err = write_all(fd_.get(), rest.substr(0, n), written);
+            if (err) {
+                // Keep whole lines only: cut a partial line off again.
+                std::size_t whole = whole_lines(rest.substr(0, written));
+                if (whole != written && ftruncate(fd_.get(), off_t(size_ + whole)) != 0)
+                    log_warn("cannot remove a partial line from " + opts_.path);
+                size_ += whole;
+                latch_.failed("writing to " + opts_.path, err);
+                return {WriteStatus::dropped, done + whole};
+            }
+            size_ += n;
+            done += n;
         }
-        latch_.failed("writing to " + opts_.path, err);
-        return WriteStatus::dropped;
+        latch_.succeeded();
+        return {WriteStatus::ok, done};
     }
 
     void reopen() override {
@@ -102,6 +116,16 @@ class FileSink final : public Sink {
     }
 
   private:
+    // How much of `rest` goes into the current file: whole lines that keep it
+    // within --rotate-size; a single longer line goes alone into a fresh file.
+    std::size_t chunk_for_this_file(std::string_view rest) const {
+        if (!opts_.rotate_size || size_ + rest.size() <= opts_.rotate_size) return rest.size();
+        std::uint64_t room = size_ < opts_.rotate_size ? opts_.rotate_size - size_ : 0;
+        std::size_t fit = whole_lines(rest.substr(0, std::size_t(room)));
+        if (fit == 0 && size_ == 0) fit = rest.find('\n') + 1;
+        return fit;
+    }
+
     void open_or_throw() {
         if (!try_open())
             throw UsageError("--output " + opts_.path +

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "rstwatch/bpf_util.hpp"
 #include "rstwatch/clock.hpp"
@@ -27,7 +28,7 @@ class Output {
     Formatter &fmt() { return *fmt_; }
     std::string &buf() { return buf_; }
     // Call after formatting an event line (not for session_* or summaries).
-    void event_added() { ++pending_events_; }
+    void event_added() { event_ends_.push_back(buf_.size()); }
     // Writes the buffer. Returns false once the reader has gone (EPIPE).
     bool flush();
     bool closed() const { return closed_; }
@@ -39,7 +40,8 @@ class Output {
     std::unique_ptr<Formatter> fmt_;
     std::unique_ptr<Sink> sink_;
     std::string buf_;
-    std::uint64_t pending_events_ = 0;
+    // End offset in buf_ of each event line, to count what a partial write lost.
+    std::vector<std::size_t> event_ends_;
     std::uint64_t emitted_ = 0;
     std::uint64_t dropped_ = 0;
     bool closed_ = false;

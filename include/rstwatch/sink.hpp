@@ -16,11 +16,18 @@ enum class WriteStatus {
     dropped, // not written (ENOSPC, EIO, ...): counted, retried with the next batch
 };
 
+struct WriteResult {
+    WriteStatus status;
+    // Bytes of `lines` that are now out, always whole lines: a line cut short
+    // by an error is removed again where the sink can (files).
+    std::size_t bytes;
+};
+
 class Sink {
   public:
     virtual ~Sink() = default;
     // Writes whole lines (data ends with '\n').
-    virtual WriteStatus write(std::string_view lines) = 0;
+    virtual WriteResult write(std::string_view lines) = 0;
     // SIGHUP: reopen the output file (log rotation). No-op for stdout.
     virtual void reopen() {}
     virtual bool is_tty() const { return false; }
@@ -39,8 +46,5 @@ struct FileSinkOptions {
 // and reopens on reopen() so logrotate's create and copytruncate modes work.
 // Throws UsageError if the file cannot be opened.
 std::unique_ptr<Sink> make_file_sink(const FileSinkOptions &opts);
-
-// Counts lines in a buffer (for accounting dropped lines).
-std::uint64_t count_lines(std::string_view data);
 
 } // namespace rstwatch

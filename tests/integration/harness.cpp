@@ -211,6 +211,40 @@ std::vector<json> of_type(const std::vector<json> &events, const std::string &ty
     return out;
 }
 
+void Child::close_stdout() {
+    if (out_fd_ >= 0) {
+        close(out_fd_);
+        out_fd_ = -1;
+        eof_ = true;
+    }
+}
+
+std::vector<std::string> file_lines(const std::string &path) {
+    std::vector<std::string> out;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line))
+        out.push_back(line);
+    return out;
+}
+
+bool wait_for_line(const std::string &path, const std::string &needle,
+                   std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (auto &l : file_lines(path))
+            if (l.find(needle) != std::string::npos) return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+void refused_burst(int port, int count) {
+    Child c({peer_bin(), "refused", std::to_string(port), "--count", std::to_string(count)});
+    EXPECT_EQ(c.expect("done", 60s), std::to_string(count));
+    c.wait();
+}
+
 int free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};

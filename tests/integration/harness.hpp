@@ -45,6 +45,8 @@ class Child {
     // space). Fails the test on timeout.
     std::string expect(const std::string &prefix, std::chrono::milliseconds timeout = 10s);
     void write_stdin(const std::string &s);
+    // Closes our end of its stdout pipe (the reader goes away: EPIPE).
+    void close_stdout();
     void signal(int sig);
     // Exit status (or 128+signal); kills the child after the timeout.
     int wait(std::chrono::milliseconds timeout = 20s);
@@ -82,6 +84,14 @@ class Session {
 };
 
 std::vector<json> of_type(const std::vector<json> &events, const std::string &type);
+
+// Lines of a file (empty if it does not exist).
+std::vector<std::string> file_lines(const std::string &path);
+// Waits until a line of `path` contains `needle`.
+bool wait_for_line(const std::string &path, const std::string &needle,
+                   std::chrono::milliseconds timeout = 15s);
+// Runs `rw_peer refused PORT --count N` and waits for it: 2N resets on 6.12+.
+void refused_burst(int port, int count);
 
 // A loopback TCP port nothing listens on (bound, then released).
 int free_port();
