@@ -24,10 +24,11 @@ static __always_inline void rw_on_connect(const struct sock *sk) {
     if (bpf_map_update_elem(&rw_socks, &key, &info, BPF_ANY)) rw_count(RW_CNT_SOCK_MAP_FULL);
 }
 
-/* -> LISTEN runs in listen(), in the caller's context. */
+/* -> LISTEN runs in listen(), in the caller's context. Listener keys use
+ * inet_sport: when a listener closes, the tracepoint fires after its port was
+ * released (skc_num 0). */
 static __always_inline void rw_on_listen(const struct sock *sk) {
-    struct rw_listener_key k =
-        rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    struct rw_listener_key k = rw_listener_key_of(rw_sock_netns(sk), rw_local_port(sk, true));
     struct rw_owner owner = {};
 
     rw_owner_from_current(&owner, RW_OWNER_CONNECT);
@@ -162,8 +163,7 @@ static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
     __s32 sk_err;
 
     if (oldstate == TCP_LISTEN) {
-        struct rw_listener_key lk =
-            rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+        struct rw_listener_key lk = rw_listener_key_of(rw_sock_netns(sk), rw_local_port(sk, true));
 
         bpf_map_delete_elem(&rw_listeners, &lk);
         return;

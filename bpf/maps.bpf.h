@@ -22,10 +22,6 @@
 
 /* RW_EMIT_* bits: which record kinds go to the ring buffer. */
 RW_EXTERN const volatile __u32 cfg_emit RW_INIT(RW_EMIT_RESET | RW_EMIT_TIMEOUT);
-/* tcp_send_reset passes `enum sk_rst_reason` as a third argument (6.10+). The
- * loader sets this from the running kernel's BTF; when false the verifier prunes
- * the read, which would otherwise fail verification on older kernels. */
-RW_EXTERN const volatile bool cfg_rst_reason_arg RW_INIT(false);
 /* CONFIG_HZ measured by the loader, used only when the kernel config is not
  * readable and the CONFIG_HZ __kconfig extern resolved to 0. */
 RW_EXTERN const volatile __u32 cfg_hz_fallback RW_INIT(250);

@@ -119,9 +119,11 @@ SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(rw_tcp_send_reset, const struct sock *sk, const struct sk_buff *skb) {
     __s32 reason = -1;
 
-    /* Pruned by the verifier when false: on kernels before 6.10 the context has
-     * only two arguments and reading a third fails verification. */
-    if (cfg_rst_reason_arg) reason = (__s32)ctx[2];
+    /* tcp_send_reset gained `enum sk_rst_reason` as a third argument in 6.10,
+     * together with the enum itself. On older kernels the CO-RE check is 0 and
+     * the verifier prunes the read, which would otherwise fail verification
+     * (the context has only two arguments there). */
+    if (bpf_core_type_exists(enum sk_rst_reason)) reason = (__s32)ctx[2];
     return rw_handle_reset(sk, skb, RW_DIR_SENT, reason);
 }
 

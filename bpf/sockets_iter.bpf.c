@@ -31,8 +31,7 @@ static __always_inline void rw_seed(const struct sock *sk, const struct rw_owner
     __u64 key = (__u64)sk;
 
     if (state == TCP_LISTEN) {
-        struct rw_listener_key lk =
-            rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+        struct rw_listener_key lk = rw_listener_key_of(rw_sock_netns(sk), rw_local_port(sk, true));
 
         bpf_map_update_elem(&rw_listeners, &lk, owner, BPF_NOEXIST);
         return;

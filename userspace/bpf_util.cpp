@@ -177,9 +177,13 @@ KernelFacts probe_kernel() {
             }
         }
     }
-    k.hz_from_config = kernel_config_readable(k.release);
-    if (!k.hz_from_config) k.hz = measure_hz();
     return k;
+}
+
+unsigned hz_fallback() {
+    utsname u{};
+    uname(&u);
+    return kernel_config_readable(u.release) ? 0 : measure_hz();
 }
 
 } // namespace rstwatch

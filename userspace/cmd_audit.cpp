@@ -14,10 +14,9 @@ namespace rstwatch {
 int run_audit(const AuditOptions &o) {
     signal(SIGPIPE, SIG_IGN);
     Output out(make_formatter(o.out), make_sink(o.out));
-    KernelFacts kernel = probe_kernel();
     TracerConfig tc;
     tc.attach = false;
-    Tracer tracer(tc, kernel);
+    Tracer tracer(tc, hz_fallback());
 
     std::vector<rw_snapshot> snap;
     tracer.scan(false, [&snap](const rw_snapshot &s) { snap.push_back(s); });

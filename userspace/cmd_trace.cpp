@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <future>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -74,7 +75,10 @@ int run_trace(const TraceOptions &o) {
     // and must not leave BPF programs behind.
     Output out(make_formatter(o.out), make_sink(o.out));
 
-    KernelFacts kernel = probe_kernel();
+    // BTF facts (reset reason names) are only needed for output: parse them on
+    // a second thread while libbpf loads the programs.
+    require_btf();
+    std::future<KernelFacts> facts = std::async(std::launch::async, probe_kernel);
     TracerConfig tc;
     tc.emit = o.events & (RW_EMIT_RESET | RW_EMIT_TIMEOUT | RW_EMIT_KEEPALIVE | RW_EMIT_CONNECTION);
     tc.filter.pid = o.filter.pid.value_or(0);
@@ -86,7 +90,7 @@ int run_trace(const TraceOptions &o) {
     tc.filter.min_idle_ms = o.filter.min_idle ? std::uint32_t(o.filter.min_idle->count()) : 0;
     tc.ringbuf_bytes = std::uint32_t(o.ringbuf_size);
     tc.max_sockets = o.max_sockets;
-    Tracer tracer(tc, kernel);
+    Tracer tracer(tc, hz_fallback());
     tracer.scan(/*seed=*/true, {});
     const std::size_t seeded = tracer.sock_entries();
 
@@ -94,6 +98,7 @@ int run_trace(const TraceOptions &o) {
     WallClock clock;
     PipelineConfig pc{DiagnoseConfig::make(o.middlebox_timeout, o.idle_threshold), o.filter.verdict,
                       tc.emit, o.count.value_or(0)};
+    const KernelFacts kernel = facts.get();
     TracePipeline pipe(pc, out, cgroups, kernel, clock);
     tracer.open_ring_buffer([&pipe](const void *d, std::size_t n) { return pipe.on_sample(d, n); });
 
@@ -104,7 +109,7 @@ int run_trace(const TraceOptions &o) {
                     std::uint32_t(getpid()),
                     event_names(o.events),
                     to_string(tracer.sockopt_hook()),
-                    tracer.rst_reason_available(),
+                    kernel.rst_reason_arg,
                     tracer.hz(),
                     o.ringbuf_size,
                     seeded,

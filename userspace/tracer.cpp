@@ -50,9 +50,9 @@ void set_prog(bpf_program *p, bool on) {
 
 } // namespace
 
-Tracer::Tracer(const TracerConfig &cfg, const KernelFacts &kernel) {
+Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
-    rst_reason_ = kernel.rst_reason_arg;
+    require_btf();
 
     trace_bpf *raw = trace_bpf::open();
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
@@ -61,8 +61,7 @@ Tracer::Tracer(const TracerConfig &cfg, const KernelFacts &kernel) {
     // ---- configure (between open and load) ----
     auto *ro = skel_->rodata;
     ro->cfg_emit = cfg.emit;
-    ro->cfg_rst_reason_arg = kernel.rst_reason_arg;
-    ro->cfg_hz_fallback = kernel.hz ? kernel.hz : 250;
+    ro->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
     ro->cfg_filter_pid = cfg.filter.pid;
     ro->cfg_filter_port = cfg.filter.port;
     ro->cfg_filter_netns = cfg.filter.netns;

@@ -65,18 +65,23 @@ Error bpf_failure(std::string_view what, int err);
 // Checks that BPF can work at all (BTF present); throws EnvironmentError.
 void require_btf();
 
+// What the running kernel's BTF says, for output (not needed to load: the BPF
+// side decides with CO-RE). Parsing BTF takes ~10 ms, so callers run this on
+// a second thread while libbpf loads the programs.
 struct KernelFacts {
     std::string release;
     // tcp_send_reset passes `enum sk_rst_reason` (6.10+).
     bool rst_reason_arg = false;
     // sk_rst_reason value -> name without the SK_RST_REASON_ prefix.
     std::vector<std::string> rst_reason_names;
-    // CONFIG_HZ as libbpf will see it (kernel config readable), else measured.
-    unsigned hz = 0;
-    bool hz_from_config = false;
 };
 
-// Reads the running kernel's BTF and config. Throws EnvironmentError without BTF.
+// Throws EnvironmentError without BTF.
 KernelFacts probe_kernel();
+
+// CONFIG_HZ for jiffies conversions when libbpf cannot read the kernel config
+// (no /proc/config.gz, no /boot/config-$(uname -r)): measured from the jiffies
+// rate. 0 when the config is readable (libbpf resolves CONFIG_HZ itself).
+unsigned hz_fallback();
 
 } // namespace rstwatch

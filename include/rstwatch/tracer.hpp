@@ -52,7 +52,8 @@ struct Counters {
 
 class Tracer {
   public:
-    Tracer(const TracerConfig &cfg, const KernelFacts &kernel);
+    // hz_fallback: see hz_fallback() in bpf_util.hpp (0: libbpf reads CONFIG_HZ).
+    Tracer(const TracerConfig &cfg, unsigned hz_fallback);
     ~Tracer();
     Tracer(const Tracer &) = delete;
     Tracer &operator=(const Tracer &) = delete;
@@ -73,7 +74,6 @@ class Tracer {
     std::size_t sock_entries() const;
     unsigned hz() const { return hz_; }
     SockoptHook sockopt_hook() const { return hook_; }
-    bool rst_reason_available() const { return rst_reason_; }
 
   private:
     static int ring_sample(void *ctx, void *data, std::size_t size);
@@ -88,7 +88,6 @@ class Tracer {
     std::exception_ptr callback_error_;
     unsigned hz_ = 0;
     SockoptHook hook_ = SockoptHook::none;
-    bool rst_reason_ = false;
 };
 
 } // namespace rstwatch

@@ -290,6 +290,16 @@ std::map<std::string, unsigned> bpf_maps_of(pid_t pid) {
     return out;
 }
 
+json bpf_map_dump(unsigned map_id) {
+    // Without -j, bpftool 7.1 prints the BTF view of keys and values, as JSON.
+    json j = json::parse(sh("bpftool map dump id " + std::to_string(map_id)), nullptr, false);
+    json out = json::array();
+    if (j.is_array())
+        for (auto &e : j)
+            out.push_back(e.contains("formatted") ? e["formatted"] : e);
+    return out;
+}
+
 std::size_t bpf_map_entries(unsigned map_id) {
     json j =
         json::parse(sh("bpftool map dump id " + std::to_string(map_id) + " -j"), nullptr, false);

@@ -102,8 +102,9 @@ std::string sh(const std::string &cmd);
 // BPF maps held open by process `pid`, by name (from /proc/PID/fdinfo map_id),
 // so tests find THEIR rstwatch's maps even when several instances run.
 std::map<std::string, unsigned> bpf_maps_of(pid_t pid);
-// Number of entries in a BPF map (bpftool map dump).
+// Number of entries in a BPF map, and all of them (bpftool map dump, with BTF).
 std::size_t bpf_map_entries(unsigned map_id);
+json bpf_map_dump(unsigned map_id);
 
 // A network namespace created for one test and deleted with it.
 class NetNs {
