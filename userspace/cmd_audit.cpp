@@ -25,6 +25,7 @@ int run_audit(const AuditOptions &o) {
     CgroupResolver cgroups;
     AuditResult res = build_audit(snap, o.filter, o.middlebox_timeout, ts);
     for (auto &p : res.processes) {
+        p.cgroup = cgroups.of_pid(p.pid);
         out.fmt().audit_process(out.buf(), p);
         out.event_added();
     }

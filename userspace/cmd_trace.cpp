@@ -196,6 +196,7 @@ int run_trace(const TraceOptions &o) {
         std::vector<rw_snapshot> open;
         tracer.scan(false, [&open](const rw_snapshot &s) { open.push_back(s); });
         for (auto &p : build_process_summaries(tracer.proc_stats(), open, o.filter)) {
+            p.cgroup = cgroups.of_pid(p.pid);
             if (!p.comm.empty() || p.pid) out.fmt().process_summary(out.buf(), ts_end, p);
         }
     }

@@ -138,6 +138,26 @@ const CgroupInfo *CgroupResolver::lookup(std::uint64_t id) {
     return it == by_id_.end() ? nullptr : &it->second;
 }
 
+std::string cgroup_v2_path(std::string_view text) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view line = text.substr(pos, end - pos);
+        if (line.substr(0, 3) == "0::") return std::string(line.substr(3));
+        pos = end + 1;
+    }
+    return {};
+}
+
+const CgroupInfo *CgroupResolver::of_pid(std::uint32_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string path = cgroup_v2_path(text);
+    if (path.empty() || root_.empty()) return nullptr;
+    return lookup(id_of(path == "/" ? root_ : root_ + path));
+}
+
 std::string host_name() {
     char buf[256] = {};
     if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";

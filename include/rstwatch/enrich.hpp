@@ -36,6 +36,8 @@ class CgroupResolver {
                             std::chrono::milliseconds rescan_interval = std::chrono::seconds(1));
     // nullptr when the id is unknown (cgroup removed, or 0).
     const CgroupInfo *lookup(std::uint64_t id);
+    // The cgroup v2 of a running process (/proc/PID/cgroup); nullptr once it exited.
+    const CgroupInfo *of_pid(std::uint32_t pid);
     const std::string &root() const { return root_; }
     // Id of a cgroup directory (its inode); 0 if it is not a directory.
     static std::uint64_t id_of(const std::string &dir);
@@ -49,6 +51,9 @@ class CgroupResolver {
     bool scanned_ = false;
     std::unordered_map<std::uint64_t, CgroupInfo> by_id_;
 };
+
+// The cgroup v2 path in the text of /proc/PID/cgroup (the "0::" line), or "".
+std::string cgroup_v2_path(std::string_view proc_pid_cgroup);
 
 std::string host_name();
 

@@ -177,3 +177,20 @@ TEST(Audit, TextModeListsRiskiestFirst) {
     EXPECT_NE(all.find("expired"), std::string::npos) << all;
     EXPECT_EQ(all.find("\033["), std::string::npos) << "no colour when stdout is not a terminal";
 }
+
+TEST(Audit, ProcessAndSocketCarryTheirCgroup) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg("audit");
+    Child server({peer_bin(), "server", "--hold-ms", "5000"});
+    int sport = std::stoi(server.expect("listening"));
+    Child client(cg.wrap({peer_bin(), "client", "--port", std::to_string(sport), "--hold-ms",
+                          "5000", "--name", "rw_audit_cg"}));
+    int cport = std::stoi(client.expect("connected"));
+    auto events = audit({"--comm", "rw_audit_cg"});
+    const json *s = socket_of(events, client.pid(), cport);
+    const json *p = process_of(events, client.pid());
+    ASSERT_TRUE(s && p) << json(events).dump(2);
+    EXPECT_EQ((*s)["cgroup"], cg.relative());
+    EXPECT_EQ((*p)["cgroup"], cg.relative());
+    EXPECT_TRUE((*s)["container_id"].is_null());
+}

@@ -45,3 +45,11 @@ TEST(ContainerIds, PlainHostPathsHaveNone) {
         EXPECT_TRUE(ids.pod_uid.empty()) << p;
     }
 }
+
+TEST(CgroupPath, FromProcPidCgroup) {
+    EXPECT_EQ(cgroup_v2_path("12:pids:/user.slice\n0::/system.slice/app.service\n"),
+              "/system.slice/app.service");
+    EXPECT_EQ(cgroup_v2_path("0::/\n"), "/");
+    EXPECT_EQ(cgroup_v2_path("3:cpu:/x\n"), "");
+    EXPECT_EQ(cgroup_v2_path(""), "");
+}
