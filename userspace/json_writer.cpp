@@ -1,6 +1,7 @@
 #include "rstwatch/json_writer.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <cmath>
 
 namespace rstwatch {
@@ -46,20 +47,53 @@ JsonWriter &JsonWriter::end_array() {
 }
 
 JsonWriter &JsonWriter::key(std::string_view k) {
+    // Keys are the program's own literals: never escaped (hot path).
     before_value();
     out_.push_back('"');
-    escape_into(out_, k);
+    out_.append(k);
     out_.append("\":", 2);
     after_key_ = true;
     return *this;
 }
 
+namespace {
+
+// Bytes that must be escaped inside a JSON string.
+struct EscapeTable {
+    bool need[256] = {};
+    constexpr EscapeTable() {
+        for (int c = 0; c < 0x20; ++c)
+            need[c] = true;
+        need[int('"')] = true;
+        need[int('\\')] = true;
+    }
+};
+constexpr EscapeTable kEscape;
+
+} // namespace
+
+// Does any byte of the 8 need escaping (< 0x20, '"' or '\\')? SWAR test.
+inline bool word_needs_escape(std::uint64_t x) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
+    std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+    return below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'));
+}
+
 void JsonWriter::escape_into(std::string &out, std::string_view s) {
     static const char hex[] = "0123456789abcdef";
+    // Fast path: most values need no escaping; skip 8 clean bytes at a time.
+    std::size_t clean = 0;
+    while (clean + 8 <= s.size()) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + clean, 8);
+        if (word_needs_escape(w)) break;
+        clean += 8;
+    }
     std::size_t start = 0;
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t i = clean; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (!kEscape.need[c]) continue;
         out.append(s.data() + start, i - start);
         start = i + 1;
         switch (c) {

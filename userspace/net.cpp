@@ -16,14 +16,30 @@ bool v4_mapped(const std::uint8_t a[16]) {
 
 } // namespace
 
+// Dotted quad without printf (glibc's inet_ntop formats IPv4 with sprintf,
+// which dominated the per-event cost).
+std::string_view format_v4(const std::uint8_t a[4], char *buf) {
+    char *p = buf;
+    for (int i = 0; i < 4; ++i) {
+        unsigned v = a[i];
+        if (v >= 100) {
+            *p++ = char('0' + v / 100);
+            v %= 100;
+            *p++ = char('0' + v / 10);
+        } else if (v >= 10) {
+            *p++ = char('0' + v / 10);
+        }
+        *p++ = char('0' + v % 10);
+        if (i < 3) *p++ = '.';
+    }
+    *p = '\0';
+    return std::string_view(buf, std::size_t(p - buf));
+}
+
 std::string_view format_addr(const std::uint8_t addr[16], std::uint16_t family, char *buf) {
-    const char *r;
-    if (family == AF_INET)
-        r = inet_ntop(AF_INET, addr, buf, INET6_ADDRSTRLEN);
-    else if (v4_mapped(addr))
-        r = inet_ntop(AF_INET, addr + 12, buf, INET6_ADDRSTRLEN);
-    else
-        r = inet_ntop(AF_INET6, addr, buf, INET6_ADDRSTRLEN);
+    if (family == AF_INET) return format_v4(addr, buf);
+    if (v4_mapped(addr)) return format_v4(addr + 12, buf);
+    const char *r = inet_ntop(AF_INET6, addr, buf, INET6_ADDRSTRLEN);
     if (!r) {
         buf[0] = '\0';
         return {};
