@@ -22,6 +22,10 @@
 
 /* RW_EMIT_* bits: which record kinds go to the ring buffer. */
 RW_EXTERN const volatile __u32 cfg_emit RW_INIT(RW_EMIT_RESET | RW_EMIT_TIMEOUT);
+/* Wake the consumer only when this much data waits; below it, userspace
+ * drains on its own short timer. A wakeup costs an irq_work (a self-IPI, very
+ * expensive under virtualisation) on the event's hot path. */
+RW_EXTERN const volatile __u32 cfg_wakeup_bytes RW_INIT(1 << 20);
 /* CONFIG_HZ measured by the loader, used only when the kernel config is not
  * readable and the CONFIG_HZ __kconfig extern resolved to 0. */
 RW_EXTERN const volatile __u32 cfg_hz_fallback RW_INIT(250);

@@ -111,7 +111,7 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
         rw_tuple_of(&peer, &ep, true);
         if (bpf_map_lookup_elem(&rw_tuples, &peer)) r->flags |= RW_F_PEER_LOCAL;
     }
-    bpf_ringbuf_submit(r, 0);
+    rw_submit(r);
     return 0;
 }
 

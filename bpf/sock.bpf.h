@@ -343,10 +343,19 @@ static __always_inline bool rw_filter_conn(const struct rw_endpoints *ep, __u32 
     return true;
 }
 
+/* Submit without waking the consumer unless enough data is waiting. */
+static __always_inline void rw_submit(void *rec) {
+    __u64 flags = bpf_ringbuf_query(&rw_events, BPF_RB_AVAIL_DATA) >= cfg_wakeup_bytes
+                      ? BPF_RB_FORCE_WAKEUP
+                      : BPF_RB_NO_WAKEUP;
+
+    bpf_ringbuf_submit(rec, flags);
+}
+
 /* Submit a record that passed the filters, or discard and count it. */
 static __always_inline void rw_submit_if(void *rec, bool keep) {
     if (keep) {
-        bpf_ringbuf_submit(rec, 0);
+        rw_submit(rec);
     } else {
         bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
         rw_count(RW_CNT_FILTERED);

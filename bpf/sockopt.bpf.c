@@ -191,7 +191,7 @@ int rw_sys_exit_setsockopt(struct trace_event_raw_sys_exit *ctx) {
         r->value = p.value;
         r->result = ret;
         if (sk) r->sock_id = (__u64)sk;
-        bpf_ringbuf_submit(r, 0);
+        rw_submit(r);
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 // rstwatch trace: the live session. Wires the stages and runs one event loop
 // over the ring buffer, a signalfd and a 1 s tick.
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -140,7 +141,9 @@ int run_trace(const TraceOptions &o) {
 
     while (running) {
         std::uint64_t now = WallClock::mono_now_ns();
-        std::uint64_t wake = next_tick;
+        // Drain at least every kDrainIntervalNs: the kernel wakes us only
+        // when the ring buffer fills past its watermark.
+        std::uint64_t wake = std::min(next_tick, now + kDrainIntervalNs);
         if (deadline && deadline < wake) wake = deadline;
         if (std::uint64_t p = pipe.pending_deadline(); p && p < wake) wake = p;
         int timeout_ms = wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
@@ -149,9 +152,7 @@ int run_trace(const TraceOptions &o) {
         if (n < 0 && errno != EINTR)
             throw Error(Exit::runtime, std::string("epoll_wait: ") + std::strerror(errno));
         for (int i = 0; i < n; ++i) {
-            if (evs[i].data.u64 == 1) {
-                tracer.consume();
-            } else {
+            if (evs[i].data.u64 != 1) {
                 signalfd_siginfo si{};
                 while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
                     if (si.ssi_signo == SIGHUP) {
@@ -163,6 +164,7 @@ int run_trace(const TraceOptions &o) {
                 }
             }
         }
+        tracer.consume();
         now = WallClock::mono_now_ns();
         pipe.flush_pending(now, false);
         if (now >= next_tick) {

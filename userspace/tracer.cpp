@@ -62,6 +62,7 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     auto *ro = skel_->rodata;
     ro->cfg_emit = cfg.emit;
     ro->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
+    ro->cfg_wakeup_bytes = cfg.wakeup_bytes ? cfg.wakeup_bytes : cfg.ringbuf_bytes / 4;
     ro->cfg_filter_pid = cfg.filter.pid;
     ro->cfg_filter_port = cfg.filter.port;
     ro->cfg_filter_netns = cfg.filter.netns;

@@ -35,12 +35,18 @@ struct TracerConfig {
     std::uint32_t emit = RW_EMIT_RESET | RW_EMIT_TIMEOUT; // RW_EMIT_*
     KernelFilter filter;
     std::uint32_t ringbuf_bytes = 8u << 20;
+    // The BPF side wakes userspace only past this fill level (default: a
+    // quarter of the ring); below it userspace drains every kDrainInterval.
+    std::uint32_t wakeup_bytes = 0;
     std::uint32_t max_sockets = 65536;
     // false: load only the socket iterator (rstwatch audit); nothing is attached.
     bool attach = true;
     // Which setsockopt hook; `syscall` is forced when keepalive events are wanted.
     SockoptHook sockopt_hook = SockoptHook::cgroup;
 };
+
+// Longest a queued event waits before userspace drains it without a wakeup.
+inline constexpr std::uint64_t kDrainIntervalNs = 50'000'000;
 
 struct Counters {
     std::array<std::uint64_t, RW_CNT_MAX> v{};
