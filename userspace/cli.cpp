@@ -239,7 +239,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     trace->add_option("--duration", t_duration, "Stop after this long (500ms, 30s, 5m, 1h)");
     trace->add_option("--count", t_count, "Stop after this many events");
     trace->add_option("--ringbuf-size", t_ringbuf,
-                      "BPF ring buffer size, a power of two >= 4K (default 8M)");
+                      "BPF ring buffer size, a power of two >= 4K (default 4M)");
     trace->add_option("--max-sockets", t_max_sockets,
                       "Live sockets tracked in the kernel (default 65536)");
     trace->add_option("--middlebox-timeout", t_middlebox,
@@ -310,7 +310,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         if (!t_ringbuf.empty()) {
             auto s = parse_size(t_ringbuf);
             if (!s || *s < 4096 || *s > (1ull << 30) || (*s & (*s - 1)))
-                bad("--ringbuf-size", t_ringbuf, "a power of two between 4K and 1G, such as 8M");
+                bad("--ringbuf-size", t_ringbuf, "a power of two between 4K and 1G, such as 4M");
             o.ringbuf_size = *s;
         }
         if (!t_max_sockets.empty())

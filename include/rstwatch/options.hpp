@@ -49,7 +49,7 @@ struct TraceOptions {
     std::uint32_t events = kDefaultEvents; // RW_EMIT_* | kEventSummary
     std::optional<milliseconds> duration;
     std::optional<std::uint64_t> count;
-    std::uint64_t ringbuf_size = 8u << 20;
+    std::uint64_t ringbuf_size = 4u << 20; // mapped twice by libbpf: counts 2x in RSS when busy
     std::uint32_t max_sockets = 65536;
     std::optional<milliseconds> middlebox_timeout;
     std::optional<milliseconds> idle_threshold;

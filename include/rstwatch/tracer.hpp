@@ -34,7 +34,7 @@ std::string_view to_string(SockoptHook h);
 struct TracerConfig {
     std::uint32_t emit = RW_EMIT_RESET | RW_EMIT_TIMEOUT; // RW_EMIT_*
     KernelFilter filter;
-    std::uint32_t ringbuf_bytes = 8u << 20;
+    std::uint32_t ringbuf_bytes = 4u << 20;
     // The BPF side wakes userspace only past this fill level (default: a
     // quarter of the ring); below it userspace drains every kDrainInterval.
     std::uint32_t wakeup_bytes = 0;

@@ -33,7 +33,7 @@ TEST(Cli, TraceDefaults) {
     ASSERT_TRUE(r.command);
     auto &t = std::get<TraceOptions>(*r.command);
     EXPECT_EQ(t.events, kDefaultEvents);
-    EXPECT_EQ(t.ringbuf_size, 8u << 20);
+    EXPECT_EQ(t.ringbuf_size, 4u << 20);
     EXPECT_EQ(t.out.format, Format::json);
     EXPECT_FALSE(t.duration);
 }
