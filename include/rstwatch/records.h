@@ -207,7 +207,44 @@ enum rw_enforce_trigger {
     RW_ENF_ACTIVE = 1,   /* active open (connect) */
     RW_ENF_PASSIVE = 2,  /* passive open (accept) */
     RW_ENF_EXISTING = 3, /* iter/tcp at start-up (--existing) */
-    RW_ENF_CLAMP = 4,    /* the application's own TCP_KEEPIDLE lowered (--mode always) */
+    RW_ENF_CLAMP = 4,    /* a later setsockopt(TCP_KEEPIDLE) lowered (--mode always) */
+};
+
+/* `rstwatch enforce --mode`. */
+enum rw_enforce_mode {
+    RW_ENF_MODE_UNSET_ONLY = 1, /* only sockets whose application left SO_KEEPALIVE off */
+    RW_ENF_MODE_ALWAYS = 2,     /* also lower a longer keepalive idle */
+};
+
+/* What the enforce programs apply: a read-only global (enf_cfg) of the enforce
+ * object, set by the loader before load. `rstwatch enforce --status` reads it
+ * back from the .rodata map of an attached program. */
+struct rw_enforce_config {
+    __u64 cgroup_id;    /* the cgroup the programs are attached to */
+    __s32 cgroup_level; /* its depth in the v2 hierarchy (iterator filter) */
+    __u32 idle_s;       /* TCP_KEEPIDLE to apply */
+    __u32 interval_s;   /* TCP_KEEPINTVL to apply; 0: leave the netns default */
+    __u32 probes;       /* TCP_KEEPCNT to apply; 0: leave the netns default */
+    __u8 mode;          /* enum rw_enforce_mode */
+    __u8 dry_run;       /* report only, change nothing */
+    __u8 pinned;        /* the links outlive the rstwatch that installed them */
+    __u8 _pad;
+    __u32 installer_pid;
+    __u64 started_ns; /* CLOCK_REALTIME when installed */
+};
+
+/* Counters of the enforce object (per-CPU array "enf_counters"). A dry run
+ * counts the changes it would have made. */
+enum rw_enf_counter {
+    RW_ENF_CNT_LOST = 0,     /* bpf_ringbuf_reserve failed */
+    RW_ENF_CNT_ACTIVE = 1,   /* changed at active open */
+    RW_ENF_CNT_PASSIVE = 2,  /* changed at passive open */
+    RW_ENF_CNT_EXISTING = 3, /* changed by --existing */
+    RW_ENF_CNT_CLAMP = 4,    /* later setsockopt(TCP_KEEPIDLE) lowered */
+    RW_ENF_CNT_KEPT = 5,     /* left alone: the application's keepalive already qualifies */
+    RW_ENF_CNT_ERRORS = 6,   /* a bpf_setsockopt failed */
+    RW_ENF_CNT_SEEDED = 7,   /* owners recorded by the start-up scan */
+    RW_ENF_CNT_MAX = 8,
 };
 
 /* Written by the socket iterator (bpf_seq_write), one per (task, fd) holding a TCP socket. */
@@ -280,6 +317,7 @@ RW_STATIC_ASSERT(sizeof(struct rw_sockopt) == 128, "rw_sockopt");
 RW_STATIC_ASSERT(sizeof(struct rw_close) == 176, "rw_close");
 RW_STATIC_ASSERT(sizeof(struct rw_enforce) == 152, "rw_enforce");
 RW_STATIC_ASSERT(sizeof(struct rw_snapshot) == 152, "rw_snapshot");
+RW_STATIC_ASSERT(sizeof(struct rw_enforce_config) == 40, "rw_enforce_config");
 RW_STATIC_ASSERT(sizeof(struct rw_sock_info) == 64, "rw_sock_info");
 RW_STATIC_ASSERT(sizeof(struct rw_proc_stats) == 72, "rw_proc_stats");
 RW_STATIC_ASSERT(sizeof(struct rw_tuple_key) == 36, "rw_tuple_key");
