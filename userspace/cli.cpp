@@ -160,6 +160,90 @@ FilterOptions finish_filter(const RawFilter &r) {
     return f;
 }
 
+// `rstwatch enforce` as typed.
+struct RawEnforce {
+    std::string cgroup, idle, interval, probes, mode, middlebox, duration;
+    bool existing = false, dry_run = false, pin = false, remove = false, status = false;
+};
+
+// A whole number of seconds in the kernel's range for a TCP_KEEP* option.
+std::uint32_t parse_keepalive_seconds(const std::string &flag, const std::string &v,
+                                      const char *option) {
+    auto d = parse_duration(v);
+    const std::string expected = std::string("a whole number of seconds from 1s to 32767s (the "
+                                             "kernel's ") +
+                                 option + " range)";
+    if (!d || d->count() % 1000 != 0 || d->count() < 1000 || d->count() > 32767 * 1000)
+        bad(flag, v, expected);
+    return std::uint32_t(d->count() / 1000);
+}
+
+EnforceOptions finish_enforce(const RawEnforce &r, const RawOutput &out) {
+    EnforceOptions o;
+    o.out = finish_output(out);
+    if (r.remove && r.status) throw UsageError("--remove cannot be combined with --status");
+    if (r.remove || r.status) {
+        const std::string action = r.remove ? "--remove" : "--status";
+        // Options that only describe an enforcement to install.
+        const std::pair<std::string, std::string> only_enforce[] = {
+            {"--idle", r.idle}, {"--interval", r.interval},           {"--probes", r.probes},
+            {"--mode", r.mode}, {"--middlebox-timeout", r.middlebox}, {"--duration", r.duration}};
+        for (const auto &[flag, value] : only_enforce)
+            if (!value.empty())
+                throw UsageError(flag + " " + value + " cannot be combined with " + action);
+        const std::pair<const char *, bool> only_enforce_flags[] = {
+            {"--existing", r.existing}, {"--dry-run", r.dry_run}, {"--pin", r.pin}};
+        for (const auto &[flag, given] : only_enforce_flags)
+            if (given) throw UsageError(std::string(flag) + " cannot be combined with " + action);
+        o.action = r.remove ? EnforceAction::remove : EnforceAction::status;
+        if (r.remove && r.cgroup.empty())
+            throw UsageError("--remove needs --cgroup PATH: the cgroup whose pinned enforcement "
+                             "to remove");
+        if (!r.cgroup.empty()) {
+            o.cgroup = r.cgroup;
+            resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
+        }
+        return o;
+    }
+
+    if (r.cgroup.empty())
+        throw UsageError("--cgroup PATH is required: the cgroup v2 whose connections get "
+                         "keepalive (or --status, --remove)");
+    if (r.idle.empty())
+        throw UsageError("--idle DURATION is required: the keepalive idle time to enforce, "
+                         "shorter than the middlebox timeout");
+    o.idle_s = parse_keepalive_seconds("--idle", r.idle, "TCP_KEEPIDLE");
+    if (!r.interval.empty())
+        o.interval_s = parse_keepalive_seconds("--interval", r.interval, "TCP_KEEPINTVL");
+    if (!r.probes.empty())
+        o.probes = parse_uint<std::uint32_t>("--probes", r.probes, 1, 127,
+                                             "a number of probes (the kernel's TCP_KEEPCNT)");
+    if (r.mode.empty() || r.mode == "unset-only")
+        o.mode = EnforceMode::unset_only;
+    else if (r.mode == "always")
+        o.mode = EnforceMode::always;
+    else
+        bad("--mode", r.mode, "unset-only or always");
+    if (!r.middlebox.empty()) {
+        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+        if (std::chrono::milliseconds(std::uint64_t(o.idle_s) * 1000) >= *o.middlebox_timeout)
+            throw UsageError("--idle " + r.idle + " must be shorter than --middlebox-timeout " +
+                             r.middlebox + " (" + format_duration(*o.middlebox_timeout) +
+                             "): the first probe has to reach the middlebox before it forgets "
+                             "the connection");
+    }
+    if (r.pin && r.dry_run)
+        throw UsageError("--dry-run cannot be combined with --pin: a pinned enforcement must "
+                         "enforce");
+    if (!r.duration.empty()) o.duration = parse_dur("--duration", r.duration);
+    o.existing = r.existing;
+    o.dry_run = r.dry_run;
+    o.pin = r.pin;
+    o.cgroup = r.cgroup;
+    resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
+    return o;
+}
+
 } // namespace
 
 std::uint32_t parse_events(const std::string &list) {
@@ -192,7 +276,7 @@ std::uint32_t parse_events(const std::string &list) {
     return mask;
 }
 
-void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level) {
+void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level, std::string *dir) {
     std::string root = cgroup2_mount_point();
     if (root.empty())
         throw UsageError("--cgroup " + path + ": no cgroup v2 hierarchy is mounted on this host");
@@ -216,6 +300,7 @@ void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level) {
     for (char c : rel)
         if (c == '/') ++level;
     if (rel == "/") level = 0;
+    if (dir) *dir = full.string();
 }
 
 CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
@@ -260,6 +345,40 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     audit->add_option("--middlebox-timeout", a_middlebox,
                       "Rate each connection's risk against this idle timeout");
 
+    // enforce
+    auto *enforce = app.add_subcommand(
+        "enforce", "Turn TCP keepalive on for a cgroup's connections whose applications never "
+                   "enabled it (docs/enforce.md)");
+    RawOutput e_out;
+    RawEnforce e;
+    add_output_flags(enforce, e_out, true);
+    enforce->add_option("--cgroup", e.cgroup,
+                        "cgroup v2 (path, absolute or relative to the cgroup2 mount): its "
+                        "connections and those of its descendants");
+    enforce->add_option("--idle", e.idle, "Keepalive idle time to apply (TCP_KEEPIDLE), e.g. 60s");
+    enforce->add_option("--interval", e.interval,
+                        "Time between probes (TCP_KEEPINTVL); default: the netns sysctl");
+    enforce->add_option("--probes", e.probes,
+                        "Unanswered probes before the connection is dropped (TCP_KEEPCNT); "
+                        "default: the netns sysctl");
+    enforce->add_option("--mode", e.mode,
+                        "unset-only (default): only where the application left keepalive off; "
+                        "always: also lower a longer keepalive idle");
+    enforce->add_option("--middlebox-timeout", e.middlebox,
+                        "Idle timeout of the firewall/NAT on the path; --idle must be shorter");
+    enforce->add_flag("--existing", e.existing,
+                      "Also apply to the cgroup's connections established before enforcement "
+                      "starts");
+    enforce->add_flag("--dry-run", e.dry_run, "Change nothing; report what would change");
+    enforce->add_flag("--pin", e.pin,
+                      "Keep enforcing after rstwatch exits (links pinned under "
+                      "/sys/fs/bpf/rstwatch/enforce); rstwatch exits once enforcement is in "
+                      "place, or after --duration");
+    enforce->add_option("--duration", e.duration, "Stop after this long (500ms, 30s, 5m, 1h)");
+    enforce->add_flag("--remove", e.remove, "Remove the pinned enforcement of --cgroup");
+    enforce->add_flag("--status", e.status,
+                      "List active enforcements (of --cgroup and its descendants if given)");
+
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
@@ -289,7 +408,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     }
 
     // A flag given with an empty value is an error, not "unset".
-    for (auto *cmd : {trace, audit})
+    for (auto *cmd : {trace, audit, enforce})
         if (cmd->parsed())
             for (const auto *opt : cmd->get_options())
                 if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
@@ -328,6 +447,8 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         if (!a_middlebox.empty())
             o.middlebox_timeout = parse_middlebox("--middlebox-timeout", a_middlebox);
         res.command = std::move(o);
+    } else if (enforce->parsed()) {
+        res.command = finish_enforce(e, e_out);
     }
     return res;
 }

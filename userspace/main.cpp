@@ -20,6 +20,8 @@ int main(int argc, char **argv) {
                 using T = std::decay_t<decltype(opts)>;
                 if constexpr (std::is_same_v<T, TraceOptions>)
                     return run_trace(opts);
+                else if constexpr (std::is_same_v<T, EnforceOptions>)
+                    return run_enforce(opts);
                 else
                     return run_audit(opts);
             },

@@ -61,8 +61,30 @@ struct AuditOptions {
     std::optional<milliseconds> middlebox_timeout;
 };
 
+// rstwatch enforce: one of three actions on a cgroup's keepalive enforcement.
+enum class EnforceAction { enforce, remove, status };
+enum class EnforceMode { unset_only, always };
+
+struct EnforceOptions {
+    OutputOptions out;
+    EnforceAction action = EnforceAction::enforce;
+    std::string cgroup;     // as given; empty only for --status without --cgroup
+    std::string cgroup_dir; // its directory, absolute
+    std::uint64_t cgroup_id = 0;
+    int cgroup_level = -1;
+    std::uint32_t idle_s = 0;                // TCP_KEEPIDLE
+    std::optional<std::uint32_t> interval_s; // TCP_KEEPINTVL; unset: the netns default
+    std::optional<std::uint32_t> probes;     // TCP_KEEPCNT; unset: the netns default
+    EnforceMode mode = EnforceMode::unset_only;
+    bool existing = false;
+    bool dry_run = false;
+    bool pin = false;
+    std::optional<milliseconds> middlebox_timeout;
+    std::optional<milliseconds> duration;
+};
+
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions>;
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions>;
 
 } // namespace rstwatch
