@@ -1,0 +1,581 @@
+// Privileged: `rstwatch enforce` attaches real programs to a test cgroup and
+// the kernel changes real sockets; every value is checked with getsockopt
+// inside the application (rw_ka_probe) and in the keepalive_enforced events.
+//
+// Not here yet: the middlebox-lab scenario (keepalive off, idle longer than the
+// lab's timeout, client inside an enforced cgroup with --idle shorter: the
+// connection survives). It needs scripts/lab.sh; with it, the test is
+// probe_in(cg, {rw_peer client ... --idle-ms N --write}) under an Enforce with
+// --idle below the lab's timeout, expecting "result OK" instead of errno 104.
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+#include "rstwatch/enforce.hpp"
+#include "rstwatch/enrich.hpp"
+
+using namespace rwtest;
+
+namespace {
+
+std::string probe_bin() {
+    return RW_KA_PROBE_BIN;
+}
+
+int sysctl_int(const std::string &name) {
+    std::ifstream in("/proc/sys/" + name);
+    int v = -1;
+    in >> v;
+    return v;
+}
+
+// The host's defaults, which a socket without its own values reports.
+struct Defaults {
+    int idle = sysctl_int("net/ipv4/tcp_keepalive_time");
+    int intvl = sysctl_int("net/ipv4/tcp_keepalive_intvl");
+    int cnt = sysctl_int("net/ipv4/tcp_keepalive_probes");
+};
+
+std::uint64_t inode_of(const std::string &path) {
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0) return 0;
+    return st.st_ino;
+}
+
+// A cgroup under the v2 root, unique to this test process; removed (with any
+// process left in it killed) when the test ends, pass or fail.
+class TestCgroup {
+  public:
+    TestCgroup() {
+        static std::atomic<int> n{0};
+        root_ = rstwatch::cgroup2_mount_point();
+        name_ = "rwtest-enforce-" + std::to_string(getpid()) + "-" + std::to_string(n++);
+        dir_ = root_ + "/" + name_;
+        ok_ = !root_.empty() && mkdir(dir_.c_str(), 0755) == 0;
+        id_ = inode_of(dir_);
+    }
+    ~TestCgroup() {
+        if (!ok_) return;
+        // Pins would keep the (dying) cgroup and our programs alive forever.
+        try {
+            rstwatch::remove_pinned(id_);
+        } catch (...) {
+        }
+        for (int i = 0; i < 100; ++i) {
+            std::ifstream procs(dir_ + "/cgroup.procs");
+            std::string pid;
+            while (std::getline(procs, pid))
+                if (!pid.empty()) kill(std::stoi(pid), SIGKILL);
+            if (rmdir(dir_.c_str()) == 0 || errno == ENOENT) return;
+            usleep(20000);
+        }
+        ADD_FAILURE() << "could not remove the test cgroup " << dir_;
+    }
+    bool ok() const { return ok_; }
+    const std::string &dir() const { return dir_; }
+    std::string rel() const { return "/" + name_; }
+    std::uint64_t id() const { return id_; }
+
+  private:
+    std::string root_, name_, dir_;
+    std::uint64_t id_ = 0;
+    bool ok_ = false;
+};
+
+#define RW_REQUIRE_CGROUP(cg)                                                                      \
+    ASSERT_TRUE((cg).ok()) << "cannot create a test cgroup under the cgroup v2 root: "             \
+                           << std::strerror(errno)
+
+// rw_ka_probe started inside the cgroup: the shell moves itself in, then execs
+// the probe, so the pid we know is the probe's.
+std::unique_ptr<Child> probe_in(const TestCgroup &cg, const std::vector<std::string> &args,
+                                bool pipe_stdin = false) {
+    std::vector<std::string> argv{"/bin/sh", "-c",
+                                  "echo $$ > '" + cg.dir() + "/cgroup.procs' && exec \"$0\" \"$@\"",
+                                  probe_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Child>(argv, pipe_stdin);
+}
+
+std::unique_ptr<Child> probe_outside(const std::vector<std::string> &args) {
+    std::vector<std::string> argv{probe_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return std::make_unique<Child>(argv);
+}
+
+// What getsockopt said inside the probe.
+struct Ka {
+    int enabled = -1, idle = -1, intvl = -1, cnt = -1;
+    bool operator==(const Ka &o) const {
+        return enabled == o.enabled && idle == o.idle && intvl == o.intvl && cnt == o.cnt;
+    }
+};
+std::ostream &operator<<(std::ostream &os, const Ka &k) {
+    return os << "{enabled " << k.enabled << ", idle " << k.idle << ", intvl " << k.intvl
+              << ", cnt " << k.cnt << "}";
+}
+
+Ka ka_of(Child &probe, const std::string &who) {
+    std::istringstream in(probe.expect(who));
+    Ka k;
+    in >> k.enabled >> k.idle >> k.intvl >> k.cnt;
+    return k;
+}
+
+// A probe's connection: its listening port and its client's local port.
+struct Conn {
+    int server_port = 0, client_port = 0;
+};
+
+Conn connect_probe(Child &probe) {
+    Conn c;
+    c.server_port = std::stoi(probe.expect("listening"));
+    c.client_port = std::stoi(probe.expect("connected"));
+    EXPECT_EQ(std::stoi(probe.expect("accepted")), c.client_port);
+    return c;
+}
+
+// `rstwatch enforce ARGS`, waited for until enforce_start (the programs are
+// attached and --existing has been applied).
+class Enforce {
+  public:
+    explicit Enforce(const std::vector<std::string> &args)
+        : child_([&] {
+              std::vector<std::string> argv{rstwatch_bin(), "enforce"};
+              argv.insert(argv.end(), args.begin(), args.end());
+              return argv;
+          }()) {
+        auto line = child_.read_line(20s);
+        if (!line) {
+            ADD_FAILURE() << "rstwatch enforce did not start; stderr: " << child_.stderr_text();
+            return;
+        }
+        start_ = json::parse(*line, nullptr, false);
+        EXPECT_EQ(start_.value("event", ""), "enforce_start") << *line;
+    }
+    const json &start() const { return start_; }
+    // Events after enforce_start until exit (SIGINT unless it exits by itself).
+    std::vector<json> stop(bool signal = true) {
+        if (signal) child_.signal(SIGINT);
+        std::vector<json> events;
+        for (auto &line : child_.read_all(30s)) {
+            json j = json::parse(line, nullptr, false);
+            EXPECT_FALSE(j.is_discarded()) << "not JSON: " << line;
+            if (!j.is_discarded()) events.push_back(std::move(j));
+        }
+        int status = child_.wait(30s);
+        EXPECT_EQ(status, 0) << "rstwatch enforce exited with " << status
+                             << "; stderr: " << child_.stderr_text();
+        return events;
+    }
+
+  private:
+    Child child_;
+    json start_;
+};
+
+// keepalive_enforced events of one connection end (by local port).
+std::vector<json> enforced_at(const std::vector<json> &events, int local_port) {
+    std::vector<json> out;
+    for (auto &e : of_type(events, "keepalive_enforced"))
+        if (!e["local"].is_null() && e["local"]["port"] == local_port) out.push_back(e);
+    return out;
+}
+
+json ka_json(bool enabled, int idle, int intvl, int cnt) {
+    return json{{"enabled", enabled}, {"idle_s", idle}, {"interval_s", intvl}, {"probes", cnt}};
+}
+
+// Every field of a keepalive_enforced event.
+void expect_enforced(const json &e, const std::string &trigger, pid_t pid, const std::string &comm,
+                     const std::string &owner_source, const TestCgroup &cg, int local, int remote,
+                     const json &previous, const json &applied, bool dry_run,
+                     const std::string &addr = "127.0.0.1") {
+    EXPECT_EQ(e["v"], 1);
+    EXPECT_TRUE(e["ts"].is_string());
+    EXPECT_TRUE(e["host"].is_string());
+    EXPECT_EQ(e["trigger"], trigger);
+    EXPECT_EQ(e["process"]["pid"], pid);
+    EXPECT_EQ(e["process"]["comm"], comm);
+    EXPECT_EQ(e["process"]["uid"], 0);
+    EXPECT_EQ(e["owner_source"], owner_source);
+    EXPECT_EQ(e["cgroup_id"], cg.id());
+    EXPECT_EQ(e["cgroup"], cg.rel());
+    EXPECT_TRUE(e["container_id"].is_null());
+    EXPECT_TRUE(e["pod_uid"].is_null());
+    EXPECT_EQ(e["family"], addr.find(':') == std::string::npos ? "ipv4" : "ipv6");
+    EXPECT_EQ(e["local"], (json{{"addr", addr}, {"port", local}}));
+    EXPECT_EQ(e["remote"], (json{{"addr", addr}, {"port", remote}}));
+    EXPECT_EQ(e["previous"], previous);
+    EXPECT_EQ(e["applied"], applied);
+    EXPECT_EQ(e["dry_run"], dry_run);
+    EXPECT_TRUE(e["error"].is_null()) << e.dump();
+}
+
+std::uint64_t own_netns() {
+    return inode_of("/proc/self/ns/net");
+}
+
+// `bpftool cgroup show` lists every program attached to the cgroup itself.
+void expect_no_program_of_ours(const TestCgroup &cg) {
+    std::string shown = sh("bpftool cgroup show '" + cg.dir() + "' 2>&1");
+    EXPECT_EQ(shown.find("rw_enf"), std::string::npos) << shown;
+}
+
+void expect_counts(const json &stop, int active, int passive, int existing, int setsockopt,
+                   int kept) {
+    EXPECT_EQ(stop["enforced"], (json{{"active_open", active},
+                                      {"passive_open", passive},
+                                      {"existing", existing},
+                                      {"setsockopt", setsockopt}}))
+        << stop.dump();
+    EXPECT_EQ(stop["kept"], kept) << stop.dump();
+    EXPECT_EQ(stop["errors"], 0);
+    EXPECT_EQ(stop["lost"], 0);
+}
+
+} // namespace
+
+TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3"});
+        const json &s = enf.start();
+        EXPECT_EQ(s["cgroup"], cg.rel());
+        EXPECT_EQ(s["cgroup_id"], cg.id());
+        EXPECT_EQ(s["mode"], "unset-only");
+        EXPECT_EQ(s["idle_s"], 30);
+        EXPECT_EQ(s["interval_s"], 5);
+        EXPECT_EQ(s["probes"], 3);
+        EXPECT_EQ(s["dry_run"], false);
+        EXPECT_EQ(s["programs"], json::array({"sockops"}));
+        EXPECT_TRUE(s["existing"].is_null());
+        EXPECT_TRUE(s["pinned"].is_null());
+
+        auto in = probe_in(cg, {"--name", "rw_enf_in"});
+        Conn c = connect_probe(*in);
+        EXPECT_EQ(ka_of(*in, "client"), (Ka{1, 30, 5, 3}));
+        EXPECT_EQ(ka_of(*in, "server"), (Ka{1, 30, 5, 3}));
+        EXPECT_EQ(in->wait(), 0);
+
+        auto out = probe_outside({"--name", "rw_enf_out"});
+        Conn o = connect_probe(*out);
+        EXPECT_EQ(ka_of(*out, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
+        EXPECT_EQ(ka_of(*out, "server"), (Ka{0, def.idle, def.intvl, def.cnt}));
+        EXPECT_EQ(out->wait(), 0);
+
+        auto events = enf.stop();
+        const json before = ka_json(false, def.idle, def.intvl, def.cnt);
+        const json after = ka_json(true, 30, 5, 3);
+        auto active = enforced_at(events, c.client_port);
+        ASSERT_EQ(active.size(), 1u) << json(events).dump(2);
+        expect_enforced(active[0], "active_open", in->pid(), "rw_enf_in", "connect", cg,
+                        c.client_port, c.server_port, before, after, false);
+        EXPECT_EQ(active[0]["netns"], own_netns());
+        auto passive = enforced_at(events, c.server_port);
+        ASSERT_EQ(passive.size(), 1u) << json(events).dump(2);
+        // Accepted in softirq: the owner is the process that called listen().
+        expect_enforced(passive[0], "passive_open", in->pid(), "rw_enf_in", "listener", cg,
+                        c.server_port, c.client_port, before, after, false);
+        EXPECT_TRUE(enforced_at(events, o.client_port).empty());
+        EXPECT_TRUE(enforced_at(events, o.server_port).empty());
+
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        EXPECT_EQ(stop[0]["end_reason"], "signal");
+        EXPECT_EQ(stop[0]["detached"], true);
+        EXPECT_TRUE(stop[0]["pinned"].is_null());
+        expect_counts(stop[0], 1, 1, 0, 0, 0);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s"});
+        // Keepalive on before connect: left alone.
+        auto own = probe_in(cg, {"--name", "rw_enf_own", "--keepalive", "--keepidle", "600",
+                                 "--keepintvl", "20", "--keepcnt", "4"});
+        Conn a = connect_probe(*own);
+        EXPECT_EQ(ka_of(*own, "client"), (Ka{1, 600, 20, 4}));
+        EXPECT_EQ(ka_of(*own, "server"), (Ka{1, 30, def.intvl, def.cnt}));
+        EXPECT_EQ(own->wait(), 0);
+        // TCP_KEEPIDLE set after we enabled keepalive: the application's value wins.
+        auto late = probe_in(cg, {"--name", "rw_enf_late", "--late-keepidle", "900"});
+        Conn b = connect_probe(*late);
+        EXPECT_EQ(late->expect("late_keepidle"), "0");
+        EXPECT_EQ(ka_of(*late, "client"), (Ka{1, 900, def.intvl, def.cnt}));
+        EXPECT_EQ(late->wait(), 0);
+
+        auto events = enf.stop();
+        EXPECT_TRUE(enforced_at(events, a.client_port).empty()) << json(events).dump(2);
+        auto passive = enforced_at(events, a.server_port);
+        ASSERT_EQ(passive.size(), 1u);
+        expect_enforced(passive[0], "passive_open", own->pid(), "rw_enf_own", "listener", cg,
+                        a.server_port, a.client_port, ka_json(false, def.idle, def.intvl, def.cnt),
+                        ka_json(true, 30, def.intvl, def.cnt), false);
+        auto at_connect = enforced_at(events, b.client_port);
+        ASSERT_EQ(at_connect.size(), 1u); // the establishment, not the later setsockopt
+        EXPECT_EQ(at_connect[0]["trigger"], "active_open");
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        expect_counts(stop[0], 1, 2, 0, 0, 1);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, AlwaysModeLowersALongerIdle) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        EXPECT_EQ(enf.start()["programs"], json::array({"sockops", "setsockopt"}));
+        auto own = probe_in(cg, {"--name", "rw_enf_long", "--keepalive", "--keepidle", "600",
+                                 "--keepintvl", "20", "--keepcnt", "4"});
+        Conn a = connect_probe(*own);
+        EXPECT_EQ(ka_of(*own, "client"), (Ka{1, 30, 20, 4}));
+        EXPECT_EQ(own->wait(), 0);
+        // A later TCP_KEEPIDLE above --idle is lowered as the kernel applies it.
+        auto late = probe_in(cg, {"--name", "rw_enf_clamp", "--late-keepidle", "900"});
+        Conn b = connect_probe(*late);
+        EXPECT_EQ(late->expect("late_keepidle"), "0");
+        EXPECT_EQ(ka_of(*late, "client"), (Ka{1, 30, def.intvl, def.cnt}));
+        EXPECT_EQ(late->wait(), 0);
+
+        auto events = enf.stop();
+        auto lowered = enforced_at(events, a.client_port);
+        ASSERT_EQ(lowered.size(), 1u) << json(events).dump(2);
+        expect_enforced(lowered[0], "active_open", own->pid(), "rw_enf_long", "connect", cg,
+                        a.client_port, a.server_port, ka_json(true, 600, 20, 4),
+                        ka_json(true, 30, 20, 4), false);
+        auto at_b = enforced_at(events, b.client_port);
+        ASSERT_EQ(at_b.size(), 2u) << json(events).dump(2);
+        EXPECT_EQ(at_b[0]["trigger"], "active_open");
+        // previous.idle_s: what the application asked for.
+        expect_enforced(at_b[1], "setsockopt", late->pid(), "rw_enf_clamp", "sockopt", cg,
+                        b.client_port, b.server_port, ka_json(true, 900, def.intvl, def.cnt),
+                        ka_json(true, 30, def.intvl, def.cnt), false);
+        EXPECT_EQ(at_b[1]["netns"], own_netns());
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        expect_counts(stop[0], 2, 2, 0, 1, 0);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    auto early = probe_in(cg, {"--name", "rw_enf_early", "--wait-line"}, true);
+    Conn c = connect_probe(*early);
+    early->expect("waiting");
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
+        EXPECT_EQ(enf.start()["existing"],
+                  (json{{"connections", 2}, {"namespaces", 1}, {"namespaces_skipped", 0}}));
+        EXPECT_GE(enf.start()["owners_seeded"].get<int>(), 3); // listener + both ends
+        early->write_stdin("go\n");
+        EXPECT_EQ(ka_of(*early, "client"), (Ka{1, 30, def.intvl, def.cnt}));
+        EXPECT_EQ(ka_of(*early, "server"), (Ka{1, 30, def.intvl, def.cnt}));
+        EXPECT_EQ(early->wait(), 0);
+
+        auto events = enf.stop();
+        const json before = ka_json(false, def.idle, def.intvl, def.cnt);
+        const json after = ka_json(true, 30, def.intvl, def.cnt);
+        auto client = enforced_at(events, c.client_port);
+        ASSERT_EQ(client.size(), 1u) << json(events).dump(2);
+        // Connected before we attached: its owner comes from the fd tables.
+        expect_enforced(client[0], "existing", early->pid(), "rw_enf_early", "seeded", cg,
+                        c.client_port, c.server_port, before, after, false);
+        auto server = enforced_at(events, c.server_port);
+        ASSERT_EQ(server.size(), 1u);
+        expect_enforced(server[0], "existing", early->pid(), "rw_enf_early", "seeded", cg,
+                        c.server_port, c.client_port, before, after, false);
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        expect_counts(stop[0], 0, 0, 2, 0, 0);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const std::string ns = "rwtest-enf-" + std::to_string(getpid());
+    sh("ip netns add " + ns + " && ip -n " + ns + " link set lo up");
+    struct NsGuard {
+        std::string name;
+        ~NsGuard() { (void)system(("ip netns del " + name + " 2>/dev/null").c_str()); }
+    } guard{ns};
+    // Into the cgroup first (cgroupfs is visible here), then into the netns.
+    std::vector<std::string> argv{"/bin/sh",
+                                  "-c",
+                                  "echo $$ > '" + cg.dir() +
+                                      "/cgroup.procs' && exec nsenter --net=/run/netns/" + ns +
+                                      " \"$0\" \"$@\"",
+                                  probe_bin(),
+                                  "--name",
+                                  "rw_enf_ns",
+                                  "--wait-line"};
+    Child probe(argv, true);
+    Conn c = connect_probe(probe);
+    probe.expect("waiting");
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
+        EXPECT_EQ(enf.start()["existing"],
+                  (json{{"connections", 2}, {"namespaces", 2}, {"namespaces_skipped", 0}}));
+        probe.write_stdin("go\n");
+        Ka k = ka_of(probe, "client");
+        EXPECT_EQ(k.enabled, 1);
+        EXPECT_EQ(k.idle, 30);
+        EXPECT_EQ(probe.wait(), 0);
+        auto events = enf.stop();
+        auto client = enforced_at(events, c.client_port);
+        ASSERT_EQ(client.size(), 1u) << json(events).dump(2);
+        EXPECT_EQ(client[0]["trigger"], "existing");
+        EXPECT_EQ(client[0]["process"]["pid"], probe.pid());
+        EXPECT_EQ(client[0]["netns"], inode_of("/run/netns/" + ns));
+        // A new namespace starts with the kernel's defaults, whatever the host's sysctls.
+        EXPECT_EQ(client[0]["previous"], ka_json(false, 7200, 75, 9));
+        EXPECT_EQ(client[0]["applied"], ka_json(true, 30, 75, 9));
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3",
+                     "--dry-run"});
+        EXPECT_EQ(enf.start()["dry_run"], true);
+        auto v4 = probe_in(cg, {"--name", "rw_enf_dry"});
+        Conn c = connect_probe(*v4);
+        EXPECT_EQ(ka_of(*v4, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
+        EXPECT_EQ(ka_of(*v4, "server"), (Ka{0, def.idle, def.intvl, def.cnt}));
+        EXPECT_EQ(v4->wait(), 0);
+        auto v6 = probe_in(cg, {"--name", "rw_enf_dry6", "--addr", "::1"});
+        Conn c6 = connect_probe(*v6);
+        EXPECT_EQ(ka_of(*v6, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
+        EXPECT_EQ(v6->wait(), 0);
+
+        auto events = enf.stop();
+        const json before = ka_json(false, def.idle, def.intvl, def.cnt);
+        const json would = ka_json(true, 30, 5, 3);
+        auto active = enforced_at(events, c.client_port);
+        ASSERT_EQ(active.size(), 1u) << json(events).dump(2);
+        expect_enforced(active[0], "active_open", v4->pid(), "rw_enf_dry", "connect", cg,
+                        c.client_port, c.server_port, before, would, true);
+        auto passive = enforced_at(events, c.server_port);
+        ASSERT_EQ(passive.size(), 1u);
+        expect_enforced(passive[0], "passive_open", v4->pid(), "rw_enf_dry", "listener", cg,
+                        c.server_port, c.client_port, before, would, true);
+        auto active6 = enforced_at(events, c6.client_port);
+        ASSERT_EQ(active6.size(), 1u);
+        expect_enforced(active6[0], "active_open", v6->pid(), "rw_enf_dry6", "connect", cg,
+                        c6.client_port, c6.server_port, before, would, true, "::1");
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        expect_counts(stop[0], 2, 2, 0, 0, 0);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    const std::string pin_dir = "/sys/fs/bpf/rstwatch/enforce/cg" + std::to_string(cg.id());
+    {
+        // --pin without --duration: installs, reports, exits.
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--pin"});
+        EXPECT_EQ(enf.start()["pinned"], pin_dir);
+        auto events = enf.stop(/*signal=*/false);
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        EXPECT_EQ(stop[0]["end_reason"], "installed");
+        EXPECT_EQ(stop[0]["detached"], false);
+        EXPECT_EQ(stop[0]["pinned"], pin_dir);
+    }
+    std::string shown = sh("bpftool cgroup show '" + cg.dir() + "'");
+    EXPECT_NE(shown.find("rw_enf_sockops"), std::string::npos) << shown;
+
+    // Enforced with no rstwatch running.
+    auto p = probe_in(cg, {"--name", "rw_enf_pinned"});
+    connect_probe(*p);
+    EXPECT_EQ(ka_of(*p, "client"), (Ka{1, 30, def.intvl, def.cnt}));
+    EXPECT_EQ(p->wait(), 0);
+
+    // A second enforcement of the same cgroup is refused while the pin exists.
+    Child again({rstwatch_bin(), "enforce", "--cgroup", cg.rel(), "--idle", "40s"});
+    EXPECT_EQ(again.wait(), 3);
+    EXPECT_NE(again.stderr_text().find("already has a pinned enforcement"), std::string::npos)
+        << again.stderr_text();
+
+    Child status({rstwatch_bin(), "enforce", "--status", "--cgroup", cg.rel()});
+    auto lines = status.read_all(20s);
+    EXPECT_EQ(status.wait(), 0) << status.stderr_text();
+    ASSERT_EQ(lines.size(), 1u);
+    json st = json::parse(lines[0]);
+    EXPECT_EQ(st["event"], "enforce_status");
+    EXPECT_EQ(st["cgroup"], cg.rel());
+    EXPECT_EQ(st["cgroup_id"], cg.id());
+    EXPECT_EQ(st["mode"], "unset-only");
+    EXPECT_EQ(st["idle_s"], 30);
+    EXPECT_EQ(st["programs"], json::array({"sockops"}));
+    EXPECT_EQ(st["pinned"], pin_dir);
+    EXPECT_EQ(st["installer"]["running"], false);
+    EXPECT_EQ(st["enforced"]["active_open"], 1);
+    EXPECT_EQ(st["enforced"]["passive_open"], 1);
+
+    Child remove({rstwatch_bin(), "enforce", "--remove", "--cgroup", cg.rel()});
+    auto removed = remove.read_all(20s);
+    EXPECT_EQ(remove.wait(), 0) << remove.stderr_text();
+    ASSERT_EQ(removed.size(), 1u);
+    json r = json::parse(removed[0]);
+    EXPECT_EQ(r["event"], "enforce_removed");
+    EXPECT_EQ(r["cgroup"], cg.rel());
+    EXPECT_EQ(r["pin_dir"], pin_dir);
+    EXPECT_EQ(r["removed"], json::array({"sockops"}));
+    expect_no_program_of_ours(cg);
+    EXPECT_NE(access(pin_dir.c_str(), F_OK), 0);
+
+    auto after = probe_in(cg, {"--name", "rw_enf_after"});
+    connect_probe(*after);
+    EXPECT_EQ(ka_of(*after, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
+    EXPECT_EQ(after->wait(), 0);
+}
+
+TEST(Enforce, DurationEndsItAndDetaches) {
+    RW_REQUIRE_BPF();
+    TestCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--duration", "300ms"});
+        auto events = enf.stop(/*signal=*/false);
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        EXPECT_EQ(stop[0]["end_reason"], "duration");
+        EXPECT_EQ(stop[0]["detached"], true);
+    }
+    expect_no_program_of_ours(cg);
+}
