@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "../unit/fixtures.hpp"
+#include "rstwatch/enforce_format.hpp"
 #include "rstwatch/format.hpp"
 
 using namespace rstwatch;
@@ -72,6 +73,75 @@ int main() {
     f->audit_process(out, ap);
     ap.risk_counts.reset();
     f->audit_process(out, ap);
+
+    // rstwatch enforce.
+    auto ef = make_enforce_formatter(Format::json, "schema-host");
+    EnforceSettings es;
+    es.cgroup_id = 5711;
+    es.cgroup = "/system.slice/app.service";
+    es.idle_s = 60;
+    es.interval_s = 10;
+    es.probes = 5;
+    EnforceStart st{ts,
+                    "0.0.0",
+                    "6.18.0",
+                    42,
+                    es,
+                    {"sockops", "setsockopt"},
+                    3,
+                    ExistingSummary{2, 1, 0},
+                    "/sys/fs/bpf/rstwatch/enforce/cg5711",
+                    12};
+    ef->start(out, st);
+    st.settings.interval_s.reset();
+    st.settings.probes.reset();
+    st.settings.dry_run = true;
+    st.existing.reset();
+    st.pinned.clear();
+    ef->start(out, st);
+    rw_enforce en{};
+    en.hdr.type = RW_REC_ENFORCE;
+    en.ep = rx.ep;
+    en.owner = fixtures::owner(7, "app", RW_OWNER_CONNECT);
+    en.owner.cgroup_id = 1;
+    en.netns = 4026531840u;
+    en.previous = rw_keepalive{7200, 75, 9, 0, 0, 0, 0};
+    en.applied = rw_keepalive{60, 10, 5, 1, 0, 0, 0};
+    en.trigger = RW_ENF_ACTIVE;
+    ef->enforced(out, EnforcedEvent{en, ts, &cg});
+    en.owner = {};
+    en.ep = {};
+    en.netns = 0;
+    en.error = -22;
+    en.trigger = RW_ENF_CLAMP;
+    ef->enforced(out, EnforcedEvent{en, ts, nullptr});
+    EnforceCounters ec;
+    ec.v[RW_ENF_CNT_ACTIVE] = 2;
+    ef->stop(out, EnforceStop{ts, 1000, "signal", ec, true, ""});
+    ef->stop(out,
+             EnforceStop{ts, 0, "installed", ec, false, "/sys/fs/bpf/rstwatch/enforce/cg5711"});
+    ActiveEnforcement act;
+    act.cgroup_id = 5711;
+    act.programs = {"sockops"};
+    act.link_ids = {12};
+    act.pin_dir = "/sys/fs/bpf/rstwatch/enforce/cg5711";
+    rw_enforce_config cfg{};
+    cfg.cgroup_id = 5711;
+    cfg.idle_s = 60;
+    cfg.mode = RW_ENF_MODE_UNSET_ONLY;
+    cfg.installer_pid = 42;
+    cfg.started_ns = std::uint64_t(ts);
+    act.config = cfg;
+    act.counters = ec;
+    ef->status(out, EnforceStatus{ts, act, es, false});
+    ActiveEnforcement unknown;
+    unknown.cgroup_id = 5712;
+    unknown.programs = {"sockops", "setsockopt"};
+    unknown.link_ids = {13, 14};
+    ef->status(out, EnforceStatus{ts, unknown, std::nullopt, false});
+    RemoveResult rr{"/sys/fs/bpf/rstwatch/enforce/cg5711", {"sockops", "setsockopt"}};
+    ef->removed(out, EnforceRemoved{ts, "/system.slice/app.service", 5711, rr});
+    ef->lost(out, ts, 3, 3);
     std::cout << out;
     return 0;
 }
