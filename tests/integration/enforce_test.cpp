@@ -48,9 +48,9 @@ std::uint64_t inode_of(const std::string &path) {
 
 // A cgroup under the v2 root, unique to this test process; removed (with any
 // process left in it killed) when the test ends, pass or fail.
-class TestCgroup {
+class EnforcedCgroup {
   public:
-    TestCgroup() {
+    EnforcedCgroup() {
         static std::atomic<int> n{0};
         root_ = rstwatch::cgroup2_mount_point();
         name_ = "rwtest-enforce-" + std::to_string(getpid()) + "-" + std::to_string(n++);
@@ -58,7 +58,7 @@ class TestCgroup {
         ok_ = !root_.empty() && mkdir(dir_.c_str(), 0755) == 0;
         id_ = inode_of(dir_);
     }
-    ~TestCgroup() {
+    ~EnforcedCgroup() {
         if (!ok_) return;
         // Pins would keep the (dying) cgroup and our programs alive forever.
         try {
@@ -92,7 +92,7 @@ class TestCgroup {
 
 // rw_ka_probe started inside the cgroup: the shell moves itself in, then execs
 // the probe, so the pid we know is the probe's.
-std::unique_ptr<Child> probe_in(const TestCgroup &cg, const std::vector<std::string> &args,
+std::unique_ptr<Child> probe_in(const EnforcedCgroup &cg, const std::vector<std::string> &args,
                                 bool pipe_stdin = false) {
     std::vector<std::string> argv{"/bin/sh", "-c",
                                   "echo $$ > '" + cg.dir() + "/cgroup.procs' && exec \"$0\" \"$@\"",
@@ -139,6 +139,21 @@ Conn connect_probe(Child &probe) {
     return c;
 }
 
+// Every line validates against schema/ (the JSON contract).
+void expect_valid(const std::vector<json> &lines) {
+    std::string path = "/tmp/rwtest-enforce-" + std::to_string(getpid()) + ".ndjson";
+    {
+        std::ofstream out(path);
+        for (auto &l : lines)
+            out << l.dump() << "\n";
+    }
+    std::string out =
+        sh("/usr/bin/python3 " RW_SOURCE_DIR "/scripts/validate-events.py " + path + " 2>&1");
+    EXPECT_NE(out.find("valid: " + std::to_string(lines.size()) + " line(s)"), std::string::npos)
+        << out;
+    unlink(path.c_str());
+}
+
 // `rstwatch enforce ARGS`, waited for until enforce_start (the programs are
 // attached and --existing has been applied).
 class Enforce {
@@ -170,6 +185,9 @@ class Enforce {
         int status = child_.wait(30s);
         EXPECT_EQ(status, 0) << "rstwatch enforce exited with " << status
                              << "; stderr: " << child_.stderr_text();
+        std::vector<json> all{start_};
+        all.insert(all.end(), events.begin(), events.end());
+        expect_valid(all);
         return events;
     }
 
@@ -192,8 +210,8 @@ json ka_json(bool enabled, int idle, int intvl, int cnt) {
 
 // Every field of a keepalive_enforced event.
 void expect_enforced(const json &e, const std::string &trigger, pid_t pid, const std::string &comm,
-                     const std::string &owner_source, const TestCgroup &cg, int local, int remote,
-                     const json &previous, const json &applied, bool dry_run,
+                     const std::string &owner_source, const EnforcedCgroup &cg, int local,
+                     int remote, const json &previous, const json &applied, bool dry_run,
                      const std::string &addr = "127.0.0.1") {
     EXPECT_EQ(e["v"], 1);
     EXPECT_TRUE(e["ts"].is_string());
@@ -221,7 +239,7 @@ std::uint64_t own_netns() {
 }
 
 // `bpftool cgroup show` lists every program attached to the cgroup itself.
-void expect_no_program_of_ours(const TestCgroup &cg) {
+void expect_no_program_of_ours(const EnforcedCgroup &cg) {
     std::string shown = sh("bpftool cgroup show '" + cg.dir() + "' 2>&1");
     EXPECT_EQ(shown.find("rw_enf"), std::string::npos) << shown;
 }
@@ -242,7 +260,7 @@ void expect_counts(const json &stop, int active, int passive, int existing, int 
 
 TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     {
@@ -299,7 +317,7 @@ TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
 
 TEST(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     {
@@ -337,7 +355,7 @@ TEST(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
 
 TEST(Enforce, AlwaysModeLowersALongerIdle) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     {
@@ -378,7 +396,7 @@ TEST(Enforce, AlwaysModeLowersALongerIdle) {
 
 TEST(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     auto early = probe_in(cg, {"--name", "rw_enf_early", "--wait-line"}, true);
@@ -415,20 +433,15 @@ TEST(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
 
 TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
-    const std::string ns = "rwtest-enf-" + std::to_string(getpid());
-    sh("ip netns add " + ns + " && ip -n " + ns + " link set lo up");
-    struct NsGuard {
-        std::string name;
-        ~NsGuard() { (void)system(("ip netns del " + name + " 2>/dev/null").c_str()); }
-    } guard{ns};
+    NetNs ns("enforce");
     // Into the cgroup first (cgroupfs is visible here), then into the netns.
     std::vector<std::string> argv{"/bin/sh",
                                   "-c",
                                   "echo $$ > '" + cg.dir() +
-                                      "/cgroup.procs' && exec nsenter --net=/run/netns/" + ns +
-                                      " \"$0\" \"$@\"",
+                                      "/cgroup.procs' && exec nsenter --net=/run/netns/" +
+                                      ns.name() + " \"$0\" \"$@\"",
                                   probe_bin(),
                                   "--name",
                                   "rw_enf_ns",
@@ -450,7 +463,7 @@ TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
         ASSERT_EQ(client.size(), 1u) << json(events).dump(2);
         EXPECT_EQ(client[0]["trigger"], "existing");
         EXPECT_EQ(client[0]["process"]["pid"], probe.pid());
-        EXPECT_EQ(client[0]["netns"], inode_of("/run/netns/" + ns));
+        EXPECT_EQ(client[0]["netns"], ns.inode());
         // A new namespace starts with the kernel's defaults, whatever the host's sysctls.
         EXPECT_EQ(client[0]["previous"], ka_json(false, 7200, 75, 9));
         EXPECT_EQ(client[0]["applied"], ka_json(true, 30, 75, 9));
@@ -460,7 +473,7 @@ TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
 
 TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     {
@@ -501,7 +514,7 @@ TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
 
 TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     const Defaults def;
     const std::string pin_dir = "/sys/fs/bpf/rstwatch/enforce/cg" + std::to_string(cg.id());
@@ -546,6 +559,7 @@ TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
     EXPECT_EQ(st["installer"]["running"], false);
     EXPECT_EQ(st["enforced"]["active_open"], 1);
     EXPECT_EQ(st["enforced"]["passive_open"], 1);
+    expect_valid({st});
 
     Child remove({rstwatch_bin(), "enforce", "--remove", "--cgroup", cg.rel()});
     auto removed = remove.read_all(20s);
@@ -556,6 +570,7 @@ TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
     EXPECT_EQ(r["cgroup"], cg.rel());
     EXPECT_EQ(r["pin_dir"], pin_dir);
     EXPECT_EQ(r["removed"], json::array({"sockops"}));
+    expect_valid({r});
     expect_no_program_of_ours(cg);
     EXPECT_NE(access(pin_dir.c_str(), F_OK), 0);
 
@@ -567,7 +582,7 @@ TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
 
 TEST(Enforce, DurationEndsItAndDetaches) {
     RW_REQUIRE_BPF();
-    TestCgroup cg;
+    EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     {
         Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--duration", "300ms"});
