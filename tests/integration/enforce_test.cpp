@@ -3,10 +3,12 @@
 // inside the application (rw_ka_probe) and in the keepalive_enforced events.
 //
 // Not here yet: the middlebox-lab scenario (keepalive off, idle longer than the
-// lab's timeout, client inside an enforced cgroup with --idle shorter: the
-// connection survives). It needs scripts/lab.sh; with it, the test is
-// probe_in(cg, {rw_peer client ... --idle-ms N --write}) under an Enforce with
-// --idle below the lab's timeout, expecting "result OK" instead of errno 104.
+// lab's timeout, client inside an enforced cgroup with --idle shorter than the
+// timeout: the connection survives). It needs scripts/lab.sh. With the lab up,
+// it is: Enforce enf({"--cgroup", cg.rel(), "--idle", "2s"}); then
+// Child client(in_cgroup(cg, <lab client wrapper>({peer_bin(), "client", "--addr",
+// <server>, "--port", <port>, "--idle-ms", "7000", "--write"}))) and
+// expect "wrote" (and no reset) instead of "result errno 104".
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -90,15 +92,22 @@ class EnforcedCgroup {
     ASSERT_TRUE((cg).ok()) << "cannot create a test cgroup under the cgroup v2 root: "             \
                            << std::strerror(errno)
 
-// rw_ka_probe started inside the cgroup: the shell moves itself in, then execs
-// the probe, so the pid we know is the probe's.
+// argv that joins the cgroup, then execs `argv`: the pid started is the pid of
+// the program (a wrapper such as nsenter or `ip netns exec` may follow, since
+// the cgroup is joined first, where cgroupfs is visible).
+std::vector<std::string> in_cgroup(const EnforcedCgroup &cg, const std::vector<std::string> &argv) {
+    std::vector<std::string> out{"/bin/sh", "-c",
+                                 "echo $$ > '" + cg.dir() + "/cgroup.procs' && exec \"$0\" \"$@\""};
+    out.insert(out.end(), argv.begin(), argv.end());
+    return out;
+}
+
+// rw_ka_probe started inside the cgroup.
 std::unique_ptr<Child> probe_in(const EnforcedCgroup &cg, const std::vector<std::string> &args,
                                 bool pipe_stdin = false) {
-    std::vector<std::string> argv{"/bin/sh", "-c",
-                                  "echo $$ > '" + cg.dir() + "/cgroup.procs' && exec \"$0\" \"$@\"",
-                                  probe_bin()};
+    std::vector<std::string> argv{probe_bin()};
     argv.insert(argv.end(), args.begin(), args.end());
-    return std::make_unique<Child>(argv, pipe_stdin);
+    return std::make_unique<Child>(in_cgroup(cg, argv), pipe_stdin);
 }
 
 std::unique_ptr<Child> probe_outside(const std::vector<std::string> &args) {
@@ -436,17 +445,9 @@ TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
     EnforcedCgroup cg;
     RW_REQUIRE_CGROUP(cg);
     NetNs ns("enforce");
-    // Into the cgroup first (cgroupfs is visible here), then into the netns.
-    std::vector<std::string> argv{"/bin/sh",
-                                  "-c",
-                                  "echo $$ > '" + cg.dir() +
-                                      "/cgroup.procs' && exec nsenter --net=/run/netns/" +
-                                      ns.name() + " \"$0\" \"$@\"",
-                                  probe_bin(),
-                                  "--name",
-                                  "rw_enf_ns",
-                                  "--wait-line"};
-    Child probe(argv, true);
+    Child probe(in_cgroup(cg, {"/usr/bin/nsenter", "--net=/run/netns/" + ns.name(), probe_bin(),
+                               "--name", "rw_enf_ns", "--wait-line"}),
+                true);
     Conn c = connect_probe(probe);
     probe.expect("waiting");
     {
