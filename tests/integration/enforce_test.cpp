@@ -182,9 +182,9 @@ class Enforce {
         EXPECT_EQ(start_.value("event", ""), "enforce_start") << *line;
     }
     const json &start() const { return start_; }
-    // Events after enforce_start until exit (SIGINT unless it exits by itself).
-    std::vector<json> stop(bool signal = true) {
-        if (signal) child_.signal(SIGINT);
+    // Events after enforce_start until exit, after sending `sig` (0: it exits by itself).
+    std::vector<json> stop(int sig = SIGINT) {
+        if (sig) child_.signal(sig);
         std::vector<json> events;
         for (auto &line : child_.read_all(30s)) {
             json j = json::parse(line, nullptr, false);
@@ -199,6 +199,8 @@ class Enforce {
         expect_valid(all);
         return events;
     }
+
+    Child &child() { return child_; }
 
   private:
     Child child_;
@@ -523,7 +525,7 @@ TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
         // --pin without --duration: installs, reports, exits.
         Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--pin"});
         EXPECT_EQ(enf.start()["pinned"], pin_dir);
-        auto events = enf.stop(/*signal=*/false);
+        auto events = enf.stop(0);
         auto stop = of_type(events, "enforce_stop");
         ASSERT_EQ(stop.size(), 1u);
         EXPECT_EQ(stop[0]["end_reason"], "installed");
@@ -587,11 +589,38 @@ TEST(Enforce, DurationEndsItAndDetaches) {
     RW_REQUIRE_CGROUP(cg);
     {
         Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--duration", "300ms"});
-        auto events = enf.stop(/*signal=*/false);
+        auto events = enf.stop(0);
         auto stop = of_type(events, "enforce_stop");
         ASSERT_EQ(stop.size(), 1u);
         EXPECT_EQ(stop[0]["end_reason"], "duration");
         EXPECT_EQ(stop[0]["detached"], true);
     }
     expect_no_program_of_ours(cg);
+}
+
+TEST(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
+    RW_REQUIRE_BPF();
+    EnforcedCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        auto events = enf.stop(SIGTERM);
+        auto stop = of_type(events, "enforce_stop");
+        ASSERT_EQ(stop.size(), 1u);
+        EXPECT_EQ(stop[0]["end_reason"], "signal");
+        EXPECT_EQ(stop[0]["detached"], true);
+    }
+    expect_no_program_of_ours(cg);
+    {
+        // No chance to clean up: the kernel detaches the links with the last fd.
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        enf.child().signal(SIGKILL);
+        EXPECT_EQ(enf.child().wait(), 128 + SIGKILL);
+    }
+    expect_no_program_of_ours(cg);
+    auto p = probe_in(cg, {"--name", "rw_enf_killed"});
+    connect_probe(*p);
+    EXPECT_EQ(ka_of(*p, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
+    EXPECT_EQ(p->wait(), 0);
 }
