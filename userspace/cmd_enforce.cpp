@@ -6,6 +6,7 @@
 #include <cstring>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "rstwatch/bpf_util.hpp"
@@ -73,7 +74,9 @@ int run_install(const EnforceOptions &o) {
     Output out(make_formatter(o.out), make_sink(o.out));
     auto fmt = make_enforce_formatter(o.out.format, host_name());
     require_capabilities(o.action);
-    KernelFacts kernel = probe_kernel();
+    require_btf();
+    utsname uts{};
+    uname(&uts);
 
     const std::string pin_dir = enforce_pin_dir(o.cgroup_id);
     if (o.pin) ensure_bpffs();
@@ -85,7 +88,7 @@ int run_install(const EnforceOptions &o) {
 
     EnforceSetup setup;
     setup.cfg = make_config(o);
-    Enforcer enf(setup, kernel);
+    Enforcer enf(setup, hz_fallback());
     enf.attach(o.cgroup_dir);
     const std::uint64_t seeded = enf.seed_owners();
     if (o.pin) enf.pin(pin_dir);
@@ -110,7 +113,7 @@ int run_install(const EnforceOptions &o) {
     settings.cgroup = relative_cgroup(o.cgroup_dir);
     EnforceStart start{WallClock::real_now_ns(),
                        RSTWATCH_VERSION,
-                       kernel.release,
+                       uts.release,
                        std::uint32_t(getpid()),
                        settings,
                        enf.programs(),

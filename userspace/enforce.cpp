@@ -169,14 +169,15 @@ std::vector<NetnsRef> cgroup_network_namespaces(const std::string &cgroup_dir) {
 
 // ---- the loader ----
 
-Enforcer::Enforcer(const EnforceSetup &setup, const KernelFacts &kernel) : cfg_(setup.cfg) {
+Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup.cfg) {
+    require_btf();
     install_libbpf_logging();
     enforce_bpf *raw = enforce_bpf::open();
     if (!raw) throw bpf_failure("opening the enforce BPF object", errno);
     skel_.reset(raw);
 
     // ---- configure (between open and load) ----
-    skel_->rodata->cfg_hz_fallback = kernel.hz ? kernel.hz : 250;
+    skel_->rodata->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
     std::memcpy(&skel_->rodata->enf_cfg, &cfg_, sizeof(cfg_));
     bpf_map__set_max_entries(skel_->maps.enf_events, setup.ringbuf_bytes);
     // The setsockopt clamp exists only in always mode: unset-only never

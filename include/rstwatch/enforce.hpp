@@ -77,7 +77,9 @@ struct ExistingResult {
 
 class Enforcer {
   public:
-    Enforcer(const EnforceSetup &setup, const KernelFacts &kernel);
+    // hz_fallback: CONFIG_HZ when libbpf cannot read the kernel config (see
+    // hz_fallback() in bpf_util.hpp), 0 otherwise.
+    Enforcer(const EnforceSetup &setup, unsigned hz_fallback);
     ~Enforcer();
     Enforcer(const Enforcer &) = delete;
     Enforcer &operator=(const Enforcer &) = delete;
