@@ -157,6 +157,9 @@ static __always_inline void enf_counted(__u8 trigger, int err) {
     }
 }
 
+/* bpf_ringbuf_output rather than reserve/submit: the record is built on the
+ * stack by code shared with the iterator, which writes it to its seq file.
+ * Every failure is counted (RW_ENF_CNT_LOST) and reported as a `lost` event. */
 static __always_inline void enf_submit(struct rw_enforce *r) {
     if (!enf_reporting) return;
     if (bpf_ringbuf_output(&enf_events, r, sizeof(*r), 0)) enf_count(RW_ENF_CNT_LOST);
