@@ -93,28 +93,24 @@ RW_EXTERN struct {
     __type(value, struct rw_proc_stats);
 } rw_proc_stats SEC(".maps");
 
-/* The sockets that most recently closed on this CPU: a reset sent right after
- * the close (SO_LINGER 0, close with unread data) still finds its owner after
- * the socket left rw_socks. Several slots, because tcp_send_active_reset traces
- * after transmitting, and on loopback or veth the peer's own close runs nested
- * in that transmit on the same CPU. */
-#define RW_LAST_CLOSED_SLOTS 4
-struct rw_last_closed {
-    __u64 sk;
+/* Sockets that closed a moment ago, with their history: a reset sent right
+ * after the close (SO_LINGER 0, close with unread data) still finds its owner
+ * after the socket left rw_socks. tcp_send_active_reset traces after
+ * transmitting, and on loopback or veth the peer's own close runs nested in that
+ * transmit, and the closing task may be preempted and migrate: hence a small
+ * LRU keyed by socket rather than a per-CPU slot. Entries count only for
+ * RW_CLOSING_VALID_NS after the close. */
+#define RW_CLOSING_VALID_NS 100000000ULL
+struct rw_closing {
     __u64 ts_ns;
     struct rw_sock_info info;
 };
-struct rw_last_closed_ring {
-    __u32 next;
-    __u32 _pad;
-    struct rw_last_closed slot[RW_LAST_CLOSED_SLOTS];
-};
 RW_EXTERN struct {
-    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 1);
-    __type(key, __u32);
-    __type(value, struct rw_last_closed_ring);
-} rw_last_closed SEC(".maps");
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 4096);
+    __type(key, __u64);
+    __type(value, struct rw_closing);
+} rw_closing SEC(".maps");
 
 /* setsockopt arguments between sys_enter and sys_exit (only with --events keepalive). */
 struct rw_pending_sockopt {

@@ -116,39 +116,23 @@ static __always_inline struct rw_listener_key rw_listener_key_of(__u32 netns, __
     return k;
 }
 
-/* Owner and history of a socket: rw_socks, or the per-CPU slots of sockets
- * that closed a moment ago (a reset can follow its own close). */
+/* Owner and history of a socket: rw_socks, or rw_closing for a socket that
+ * closed a moment ago (a reset can follow its own close). */
 static __always_inline struct rw_sock_info *rw_sock_info_of(const struct sock *sk) {
     __u64 key = (__u64)sk;
     struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
-    struct rw_last_closed_ring *ring;
-    __u32 zero = 0;
-    __u64 now;
+    struct rw_closing *c;
 
     if (info) return info;
-    ring = bpf_map_lookup_elem(&rw_last_closed, &zero);
-    if (!ring) return NULL;
-    now = bpf_ktime_get_ns();
-    for (int i = 0; i < RW_LAST_CLOSED_SLOTS; i++) {
-        struct rw_last_closed *lc = &ring->slot[i];
-
-        if (lc->sk == key && now - lc->ts_ns < 100000000ULL) return &lc->info;
-    }
+    c = bpf_map_lookup_elem(&rw_closing, &key);
+    if (c && bpf_ktime_get_ns() - c->ts_ns < RW_CLOSING_VALID_NS) return &c->info;
     return NULL;
 }
 
 static __always_inline void rw_remember_closed(__u64 key, const struct rw_sock_info *info) {
-    struct rw_last_closed_ring *ring;
-    struct rw_last_closed *lc;
-    __u32 zero = 0;
+    struct rw_closing c = {.ts_ns = bpf_ktime_get_ns(), .info = *info};
 
-    ring = bpf_map_lookup_elem(&rw_last_closed, &zero);
-    if (!ring) return;
-    lc = &ring->slot[ring->next & (RW_LAST_CLOSED_SLOTS - 1)];
-    ring->next++;
-    lc->sk = key;
-    lc->ts_ns = bpf_ktime_get_ns();
-    lc->info = *info;
+    bpf_map_update_elem(&rw_closing, &key, &c, BPF_ANY);
 }
 
 static __always_inline struct rw_proc_stats *rw_proc_stats_of(const struct rw_owner *o) {
