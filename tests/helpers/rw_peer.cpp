@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -88,6 +89,14 @@ int local_port(int fd) {
     getsockname(fd, reinterpret_cast<sockaddr *>(&ss), &len);
     if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in *>(&ss)->sin_port);
     return ntohs(reinterpret_cast<sockaddr_in6 *>(&ss)->sin6_port);
+}
+
+// CLOCK_MONOTONIC in ms, printed with milestones so tests can compute exact
+// idle periods however late they read the lines.
+long long mono_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
 void sleep_ms(int ms) {
@@ -167,7 +176,7 @@ int mode_server(const Args &a) {
         linger lg{1, 0};
         setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(fd);
-        say("aborted");
+        say("aborted " + std::to_string(mono_ms()));
     } else {
         sleep_ms(a.hold_ms);
         close(fd);
@@ -189,7 +198,7 @@ int mode_client(const Args &a) {
     if (a.keepidle) set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, a.keepidle);
     if (a.keepintvl) set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, a.keepintvl);
     if (a.keepcnt) set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, a.keepcnt);
-    say("connected " + std::to_string(local_port(fd)));
+    say("connected " + std::to_string(local_port(fd)) + " " + std::to_string(mono_ms()));
     if (a.wait_line) {
         char buf[64];
         if (!std::fgets(buf, sizeof(buf), stdin)) die("stdin");
@@ -201,7 +210,7 @@ int mode_client(const Args &a) {
             say("result errno " + std::to_string(errno));
             return 0;
         }
-        say("wrote");
+        say("wrote " + std::to_string(mono_ms()));
     }
     // Wait for the connection to fail (RST, timeout) or for hold-ms.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(a.hold_ms);

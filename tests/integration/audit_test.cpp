@@ -36,8 +36,10 @@ const json *process_of(const std::vector<json> &events, pid_t pid) {
     return nullptr;
 }
 
-double ms_since(Clock::time_point t) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+// CLOCK_MONOTONIC in ms: the same clock rw_peer prints with its milestones.
+long long mono_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch())
+        .count();
 }
 
 } // namespace
@@ -48,33 +50,40 @@ TEST(Audit, NamesEachProcessWithItsKeepaliveStateAndIdleTime) {
     int sport = std::stoi(server.expect("listening"));
     Child on({peer_bin(), "client", "--port", std::to_string(sport), "--keepalive", "--keepidle",
               "600", "--hold-ms", "8000", "--name", "rw_audit_on"});
-    int p_on = std::stoi(on.expect("connected"));
-    auto t_on = Clock::now();
+    const std::string on_line = on.expect("connected");
+    const int p_on = int(field(on_line, 0));
     Child server2({peer_bin(), "server", "--hold-ms", "8000"});
     int sport2 = std::stoi(server2.expect("listening"));
     Child off({peer_bin(), "client", "--port", std::to_string(sport2), "--hold-ms", "8000",
                "--name", "rw_audit_off"});
-    int p_off = std::stoi(off.expect("connected"));
-    auto t_off = Clock::now();
+    const std::string off_line = off.expect("connected");
+    const int p_off = int(field(off_line, 0));
     sleep(2);
 
+    // The snapshot is taken while audit runs: bracket it.
+    const long long before = mono_ms();
     auto events = audit({});
-    const double idle_on = ms_since(t_on), idle_off = ms_since(t_off);
+    const long long after = mono_ms();
     const json *a = socket_of(events, on.pid(), p_on);
     const json *b = socket_of(events, off.pid(), p_off);
     ASSERT_TRUE(a && b) << json(events).dump(2);
+    auto idle_ok = [&](const json &e, const std::string &line) {
+        const long long connected = field(line, 1), idle = e["idle_ms"].get<long long>();
+        EXPECT_GE(idle, before - connected - 300) << e.dump();
+        EXPECT_LE(idle, after - connected + 300) << e.dump();
+    };
+    idle_ok(*a, on_line);
+    idle_ok(*b, off_line);
     EXPECT_EQ((*a)["process"]["comm"], "rw_audit_on");
     EXPECT_EQ((*a)["keepalive"]["enabled"], true);
     EXPECT_EQ((*a)["keepalive"]["idle_s"], 600);
     EXPECT_EQ((*a)["keepalive"]["source"], "socket");
     EXPECT_EQ((*a)["remote"]["port"], sport);
     EXPECT_EQ((*a)["state"], "ESTABLISHED");
-    EXPECT_NEAR((*a)["idle_ms"].get<double>(), idle_on, 300);
     EXPECT_EQ((*a)["shared"], false);
     EXPECT_TRUE((*a)["risk"].is_null());
     EXPECT_EQ((*b)["keepalive"]["enabled"], false);
     EXPECT_EQ((*b)["keepalive"]["source"], "sysctl");
-    EXPECT_NEAR((*b)["idle_ms"].get<double>(), idle_off, 300);
 
     const json *pa = process_of(events, on.pid());
     const json *pb = process_of(events, off.pid());

@@ -245,6 +245,14 @@ void refused_burst(int port, int count) {
     c.wait();
 }
 
+long long field(const std::string &line, int n) {
+    std::istringstream in(line);
+    long long v = 0;
+    for (int i = 0; i <= n; ++i)
+        if (!(in >> v)) return -1;
+    return v;
+}
+
 int free_port() {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};

@@ -93,6 +93,9 @@ bool wait_for_line(const std::string &path, const std::string &needle,
 // Runs `rw_peer refused PORT --count N` and waits for it: 2N resets on 6.12+.
 void refused_burst(int port, int count);
 
+// The n-th whitespace-separated integer of a helper's line ("connected 4242 123456").
+long long field(const std::string &line, int n);
+
 // A loopback TCP port nothing listens on (bound, then released).
 int free_port();
 
