@@ -9,6 +9,30 @@
 
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+/*
+ * Two ways to read kernel memory, chosen per .bpf.c file:
+ * - RW_DIRECT_READS (tp_btf handlers, whose socket argument is a trusted BTF
+ *   pointer): plain CO-RE-relocated loads, which the verifier turns into
+ *   exception-protected loads, so no helper call per field on the hot path;
+ * - otherwise (iterators, fd tables, sockops, syscall tracepoints, where the
+ *   pointer was itself read from memory): bpf_probe_read_kernel per field.
+ * Casting a struct sock * to struct tcp_sock * is fine for probe reads but not
+ * for the verifier's BTF type tracking, hence RW_TCP_SOCK (may be NULL).
+ */
+#ifdef RW_DIRECT_READS
+#define RW_READ(src, ...) (___arrow(src, __VA_ARGS__))
+#define RW_READ_INTO(dst, src, ...)                                                                \
+    __builtin_memcpy((dst), &(___arrow(src, __VA_ARGS__)), sizeof(*(dst)))
+#define RW_READ_BITFIELD(src, field) BPF_CORE_READ_BITFIELD(src, field)
+#define RW_TCP_SOCK(sk) ((const struct tcp_sock *)bpf_skc_to_tcp_sock((void *)(sk)))
+#else
+#define RW_READ(src, ...) BPF_CORE_READ(src, __VA_ARGS__)
+#define RW_READ_INTO(dst, src, ...) BPF_CORE_READ_INTO(dst, src, __VA_ARGS__)
+#define RW_READ_BITFIELD(src, field) BPF_CORE_READ_BITFIELD_PROBED(src, field)
+#define RW_TCP_SOCK(sk) ((const struct tcp_sock *)(sk))
+#endif
 
 /* Before 5.15 ("bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode")
  * sock_cgroup_data was a union whose `val` holds the cgroup pointer when bit 0
@@ -28,7 +52,7 @@ struct cgroup___old {
  * the PROBED bitfield reader copes with either size. */
 static __always_inline __u32 rw_read_keepalive_probes_sysctl(const struct net *net) {
     const struct netns_ipv4 *ipv4 = &net->ipv4;
-    return (__u32)BPF_CORE_READ_BITFIELD_PROBED(ipv4, sysctl_tcp_keepalive_probes);
+    return (__u32)RW_READ_BITFIELD(ipv4, sysctl_tcp_keepalive_probes);
 }
 
 /* cgroup v2 id of the cgroup a socket was created in. */

@@ -6,6 +6,8 @@
  * (connection_closed, tcp_timeout). Entries are deleted at close so the maps
  * track live connections only.
  */
+/* The socket is a tracepoint argument: a trusted BTF pointer. */
+#define RW_DIRECT_READS
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -79,20 +81,19 @@ static __always_inline void rw_on_established(const struct sock *sk, int oldstat
  * probes are only sent with nothing in flight; a user timeout is enforced by the
  * same retransmission timer. */
 static __always_inline __u8 rw_timeout_cause(const struct sock *sk) {
-    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+    const struct tcp_sock *tp = RW_TCP_SOCK(sk);
 
-    if (BPF_CORE_READ(tp, packets_out) == 0 && BPF_CORE_READ(icsk, icsk_probes_out) > 0)
+    if (!tp) return RW_CAUSE_RETRANSMIT;
+    if (RW_READ(tp, packets_out) == 0 && RW_READ(tp, inet_conn.icsk_probes_out) > 0)
         return RW_CAUSE_KEEPALIVE;
-    if (BPF_CORE_READ(icsk, icsk_user_timeout)) return RW_CAUSE_USER_TIMEOUT;
+    if (RW_READ(tp, inet_conn.icsk_user_timeout)) return RW_CAUSE_USER_TIMEOUT;
     return RW_CAUSE_RETRANSMIT;
 }
 
 static __always_inline void rw_fill_close(struct rw_close *c, const struct sock *sk,
                                           const struct rw_sock_info *info, int oldstate,
                                           __s32 sk_err, bool timeout) {
-    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
+    const struct tcp_sock *tp = RW_TCP_SOCK(sk);
 
     rw_read_endpoints(sk, &c->ep);
     c->ep.state = oldstate;
@@ -101,9 +102,6 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
     rw_read_timing(sk, true, &c->tm, &c->flags);
     c->sock_id = (__u64)sk;
     c->sk_err = sk_err;
-    c->retransmits = BPF_CORE_READ(icsk, icsk_retransmits);
-    c->total_retrans = BPF_CORE_READ(tp, total_retrans);
-    c->probes_out = BPF_CORE_READ(icsk, icsk_probes_out);
     if (info) {
         c->owner = info->owner;
         c->flags |= info->flags;
@@ -116,11 +114,15 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
         }
     }
     if (c->ka.enabled) c->flags |= RW_F_KA_EVER;
+    if (!tp) return;
+    c->retransmits = RW_READ(tp, inet_conn.icsk_retransmits);
+    c->total_retrans = RW_READ(tp, total_retrans);
+    c->probes_out = RW_READ(tp, inet_conn.icsk_probes_out);
 
     if (timeout) {
         __u32 now = (__u32)bpf_jiffies64();
-        __u32 rcv = BPF_CORE_READ(tp, rcv_tstamp);
-        __u32 snd = BPF_CORE_READ(tp, lsndtime);
+        __u32 rcv = RW_READ(tp, rcv_tstamp);
+        __u32 snd = RW_READ(tp, lsndtime);
         __u32 silent = rw_jiffies_to_ms(now - rcv);
 
         c->cause = rw_timeout_cause(sk);
@@ -137,7 +139,7 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
              * CLOCK_MONOTONIC) is set when a flight starts with nothing in
              * flight: the first unanswered write. lsndtime and retrans_stamp
              * would not do: both move with retransmissions. */
-            __u64 first_us = BPF_CORE_READ(tp, first_tx_mstamp);
+            __u64 first_us = RW_READ(tp, first_tx_mstamp);
             __u64 now_us = bpf_ktime_get_ns() / 1000;
             __u32 unanswered;
 
@@ -171,19 +173,21 @@ static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
 
     info = bpf_map_lookup_elem(&rw_socks, &key);
     established = oldstate != TCP_SYN_SENT && oldstate != TCP_SYN_RECV;
-    sk_err = BPF_CORE_READ(sk, sk_err);
+    sk_err = RW_READ(sk, sk_err);
     timeout = established && sk_err == ETIMEDOUT;
 
-    if (info) {
+    /* A connect that never completed (refused, timed out in SYN_SENT) only
+     * leaves rw_socks: no history worth keeping, no per-process count. */
+    if (info && (info->flags & RW_F_ESTABLISHED)) {
         if (rw_keepopen(sk)) info->flags |= RW_F_KA_EVER;
         rw_remember_closed(key, info);
         st = rw_proc_stats_of(&info->owner);
-        if (st && (info->flags & RW_F_ESTABLISHED)) {
+        if (st) {
             __sync_fetch_and_add(&st->connections_closed, 1);
             if (!(info->flags & RW_F_KA_EVER))
                 __sync_fetch_and_add(&st->closed_without_keepalive, 1);
+            if (timeout) __sync_fetch_and_add(&st->timeouts, 1);
         }
-        if (st && timeout) __sync_fetch_and_add(&st->timeouts, 1);
     }
 
     emit = (timeout && (cfg_emit & RW_EMIT_TIMEOUT)) ||

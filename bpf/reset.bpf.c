@@ -4,6 +4,8 @@
  * never from the task on CPU: a received RST is handled in softirq context where
  * the current task is whoever happened to be running.
  */
+/* The socket and skb are tracepoint arguments: trusted BTF pointers. */
+#define RW_DIRECT_READS
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -16,7 +18,7 @@ static __always_inline void rw_owner_of_nonfull(const struct sock *sk, __u8 stat
     /* A listening socket, or a request socket still owned by its listener. */
     if (state == TCP_LISTEN || state == TCP_NEW_SYN_RECV) {
         struct rw_listener_key k =
-            rw_listener_key_of(rw_sock_netns(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+            rw_listener_key_of(rw_sock_netns(sk), RW_READ(sk, __sk_common.skc_num));
         struct rw_owner *l = bpf_map_lookup_elem(&rw_listeners, &k);
 
         if (l) {
@@ -38,7 +40,7 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
     bool full = false;
 
     if (sk) {
-        __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+        __u8 state = RW_READ(sk, __sk_common.skc_state);
 
         full = rw_is_fullsock(state);
         if (full && state != TCP_LISTEN) {
@@ -105,7 +107,8 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
             }
         }
     }
-    if (direction == RW_DIR_RECEIVED) {
+    /* Only an established connection can have a live peer socket here. */
+    if (direction == RW_DIR_RECEIVED && ep.state != TCP_SYN_SENT) {
         struct rw_tuple_key peer = {};
 
         rw_tuple_of(&peer, &ep, true);

@@ -43,9 +43,9 @@ static __always_inline void *rw_reserve(__u32 size, __u16 type, __u32 lost_count
  * back to where the packet came from, so local = its destination. */
 static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
                                                   struct rw_endpoints *ep, __u32 *netns) {
-    unsigned char *head = BPF_CORE_READ(skb, head);
-    __u16 nh = BPF_CORE_READ(skb, network_header);
-    __u16 th = BPF_CORE_READ(skb, transport_header);
+    unsigned char *head = RW_READ(skb, head);
+    __u16 nh = RW_READ(skb, network_header);
+    __u16 th = RW_READ(skb, transport_header);
     struct tcphdr tcp;
     __u8 vers = 0;
 
@@ -72,7 +72,7 @@ static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
     ep->local_port = bpf_ntohs(tcp.dest);
     ep->remote_port = bpf_ntohs(tcp.source);
     ep->state = TCP_CLOSE;
-    *netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+    *netns = RW_READ(skb, dev, nd_net.net, ns.inum);
     return true;
 }
 
@@ -80,27 +80,27 @@ static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
  * (the per-netns tables are filled when nf_conntrack initialises the netns). */
 static __always_inline __u32 rw_ct_timeout_s(const struct net *net) {
     if (!bpf_core_field_exists(struct net, ct)) return 0;
-    return BPF_CORE_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
+    return RW_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
 }
 
 /* Idle and send timers. rcv_tstamp is the last segment from the peer: the idle
  * period a middlebox sees. lsndtime is the last new data this host sent. */
 static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
                                            struct rw_timing *tm, __u32 *flags) {
-    const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+    const struct net *net = RW_READ(sk, __sk_common.skc_net.net);
 
-    tm->netns = BPF_CORE_READ(net, ns.inum);
+    tm->netns = RW_READ(net, ns.inum);
     tm->ct_timeout_s = rw_ct_timeout_s(net);
     if (fullsock) {
-        const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+        const struct tcp_sock *tp = RW_TCP_SOCK(sk);
         __u32 now = (__u32)bpf_jiffies64();
-        __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+        __u8 state = RW_READ(sk, __sk_common.skc_state);
 
         /* Before the handshake completes nothing has been received. */
-        if (state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_LISTEN) return;
+        if (!tp || state == TCP_SYN_SENT || state == TCP_SYN_RECV || state == TCP_LISTEN) return;
         *flags |= RW_F_TIMERS;
-        tm->idle_ms = rw_jiffies_to_ms(now - BPF_CORE_READ(tp, rcv_tstamp));
-        tm->since_send_ms = rw_jiffies_to_ms(now - BPF_CORE_READ(tp, lsndtime));
+        tm->idle_ms = rw_jiffies_to_ms(now - RW_READ(tp, rcv_tstamp));
+        tm->since_send_ms = rw_jiffies_to_ms(now - RW_READ(tp, lsndtime));
     }
 }
 

@@ -50,97 +50,98 @@ static __always_inline bool rw_is_fullsock(__u8 state) {
 }
 
 static __always_inline bool rw_is_tcp(const struct sock *sk) {
-    return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+    return RW_READ(sk, sk_protocol) == IPPROTO_TCP;
 }
 
 static __always_inline __u32 rw_sock_netns(const struct sock *sk) {
-    return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+    return RW_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 /* Local port of a socket. A socket aborted with SO_LINGER 0 has already released
  * its port (skc_num == 0) when the RST goes out; inet_sport survives. */
 static __always_inline __u16 rw_local_port(const struct sock *sk, bool fullsock) {
     if (fullsock) {
-        __u16 p = bpf_ntohs(BPF_CORE_READ((const struct inet_sock *)sk, inet_sport));
+        const struct tcp_sock *tp = RW_TCP_SOCK(sk);
 
-        if (p) return p;
+        if (tp) {
+            __u16 p = bpf_ntohs(RW_READ(tp, inet_conn.icsk_inet.inet_sport));
+
+            if (p) return p;
+        }
     }
-    return BPF_CORE_READ(sk, __sk_common.skc_num);
+    return RW_READ(sk, __sk_common.skc_num);
 }
 
 static __always_inline void rw_read_endpoints(const struct sock *sk, struct rw_endpoints *ep) {
-    __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-    __u8 state = BPF_CORE_READ(sk, __sk_common.skc_state);
+    __u16 family = RW_READ(sk, __sk_common.skc_family);
+    __u8 state = RW_READ(sk, __sk_common.skc_state);
 
     ep->family = family;
     ep->state = state;
     ep->local_port = rw_local_port(sk, rw_is_fullsock(state));
-    ep->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+    ep->remote_port = bpf_ntohs(RW_READ(sk, __sk_common.skc_dport));
     if (family == AF_INET6) {
-        BPF_CORE_READ_INTO(&ep->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-        BPF_CORE_READ_INTO(&ep->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+        RW_READ_INTO(&ep->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+        RW_READ_INTO(&ep->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
     } else {
-        BPF_CORE_READ_INTO((__u32 *)ep->local_addr, sk, __sk_common.skc_rcv_saddr);
-        BPF_CORE_READ_INTO((__u32 *)ep->remote_addr, sk, __sk_common.skc_daddr);
+        RW_READ_INTO((__u32 *)ep->local_addr, sk, __sk_common.skc_rcv_saddr);
+        RW_READ_INTO((__u32 *)ep->remote_addr, sk, __sk_common.skc_daddr);
     }
+}
+
+static __always_inline bool rw_keepopen(const struct sock *sk) {
+    unsigned long flags = RW_READ(sk, __sk_common.skc_flags);
+
+    return (flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1;
 }
 
 /* Effective keepalive settings: the per-socket override when the application
  * set one (TCP_KEEPIDLE/INTVL/CNT), else the sysctl of the socket's own netns. */
 static __always_inline void rw_read_keepalive(const struct sock *sk, struct rw_keepalive *ka) {
-    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
-    const struct net *net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+    const struct tcp_sock *tp = RW_TCP_SOCK(sk);
+    const struct net *net = RW_READ(sk, __sk_common.skc_net.net);
     __u32 hz = rw_hz();
     __u32 v;
 
-    ka->enabled = (flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1;
+    ka->enabled = rw_keepopen(sk);
+    if (!tp) return;
 
-    v = BPF_CORE_READ(tp, keepalive_time);
+    v = RW_READ(tp, keepalive_time);
     if (v)
         ka->from_socket |= RW_KA_IDLE_SOCKET;
     else
-        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_time);
+        v = RW_READ(net, ipv4.sysctl_tcp_keepalive_time);
     ka->idle_s = v / hz;
 
-    v = BPF_CORE_READ(tp, keepalive_intvl);
+    v = RW_READ(tp, keepalive_intvl);
     if (v)
         ka->from_socket |= RW_KA_INTVL_SOCKET;
     else
-        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_intvl);
+        v = RW_READ(net, ipv4.sysctl_tcp_keepalive_intvl);
     ka->interval_s = v / hz;
 
-    v = BPF_CORE_READ(tp, keepalive_probes);
+    v = RW_READ(tp, keepalive_probes);
     if (v)
         ka->from_socket |= RW_KA_PROBES_SOCKET;
     else
         v = rw_read_keepalive_probes_sysctl(net);
     ka->probes = v;
 
-    ka->user_timeout_ms = BPF_CORE_READ(icsk, icsk_user_timeout);
+    ka->user_timeout_ms = RW_READ(tp, inet_conn.icsk_user_timeout);
 }
 
 /* Keepalive options visible in the socket's own state (set before we saw it). */
 static __always_inline __u16 rw_opts_from_sock(const struct sock *sk) {
-    const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
-    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
+    const struct tcp_sock *tp = RW_TCP_SOCK(sk);
     __u16 opts = 0;
 
-    if ((flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1)
-        opts |= RW_OPT_SO_KEEPALIVE;
-    if (BPF_CORE_READ(tp, keepalive_time)) opts |= RW_OPT_TCP_KEEPIDLE;
-    if (BPF_CORE_READ(tp, keepalive_intvl)) opts |= RW_OPT_TCP_KEEPINTVL;
-    if (BPF_CORE_READ(tp, keepalive_probes)) opts |= RW_OPT_TCP_KEEPCNT;
-    if (BPF_CORE_READ(icsk, icsk_user_timeout)) opts |= RW_OPT_TCP_USER_TIMEOUT;
+    if (rw_keepopen(sk)) opts |= RW_OPT_SO_KEEPALIVE;
+    if (!tp) return opts;
+    if (RW_READ(tp, keepalive_time)) opts |= RW_OPT_TCP_KEEPIDLE;
+    if (RW_READ(tp, keepalive_intvl)) opts |= RW_OPT_TCP_KEEPINTVL;
+    if (RW_READ(tp, keepalive_probes)) opts |= RW_OPT_TCP_KEEPCNT;
+    if (RW_READ(tp, inet_conn.icsk_user_timeout)) opts |= RW_OPT_TCP_USER_TIMEOUT;
     return opts;
-}
-
-static __always_inline bool rw_keepopen(const struct sock *sk) {
-    unsigned long flags = BPF_CORE_READ(sk, __sk_common.skc_flags);
-
-    return (flags >> bpf_core_enum_value(enum sock_flags, SOCK_KEEPOPEN)) & 1;
 }
 
 #endif /* RSTWATCH_SOCK_READ_BPF_H */

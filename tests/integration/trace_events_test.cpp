@@ -74,9 +74,10 @@ TEST(TraceEvents, KeepaliveSetShowsExactOptionsValuesAndRealResults) {
 
 TEST(TraceEvents, ConnectionClosedCarriesDurationAndKeepaliveHistory) {
     RW_REQUIRE_BPF();
-    Session s({"--events", "connection"});
-    Child server({peer_bin(), "server", "--hold-ms", "1500"});
-    int sport = std::stoi(server.expect("listening"));
+    const int sport = free_port();
+    Session s({"--events", "connection", "--port", std::to_string(sport)});
+    Child server({peer_bin(), "server", "--port", std::to_string(sport), "--hold-ms", "1500"});
+    server.expect("listening");
     Child client({peer_bin(), "client", "--port", std::to_string(sport), "--keepalive",
                   "--keepidle", "11", "--hold-ms", "5000", "--name", "rw_closer"});
     int cport = std::stoi(client.expect("connected"));

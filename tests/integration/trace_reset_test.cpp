@@ -37,9 +37,13 @@ const json *find_dir(const std::vector<json> &v, const std::string &dir) {
 
 TEST(TraceReset, LingerAbortIsOneReceivedAndOneSentWithOwners) {
     RW_REQUIRE_BPF();
-    Session s({"--events", "reset"});
-    Child server({peer_bin(), "server", "--abort-after-ms", "2000", "--name", "rw_srv"});
-    int sport = std::stoi(server.expect("listening"));
+    // In-kernel filter on our own port: other resets on the host (other test
+    // suites, storms) never take space in this session's ring buffer.
+    const int sport = free_port();
+    Session s({"--events", "reset", "--port", std::to_string(sport)});
+    Child server({peer_bin(), "server", "--port", std::to_string(sport), "--abort-after-ms", "2000",
+                  "--name", "rw_srv"});
+    server.expect("listening");
     Child client({peer_bin(), "client", "--port", std::to_string(sport), "--hold-ms", "8000",
                   "--name", "rw_cli"});
     const std::string connected = client.expect("connected");
@@ -89,7 +93,7 @@ TEST(TraceReset, ClosedPortGivesSentEventWithoutProcess) {
     RW_REQUIRE_BPF();
     int port = free_port();
 
-    Session s({"--events", "reset"});
+    Session s({"--events", "reset", "--port", std::to_string(port)});
     Child client({peer_bin(), "refused", std::to_string(port), "--name", "rw_refused"});
     int cport = std::stoi(client.expect("local_port"));
     EXPECT_EQ(client.expect("errno"), "111"); // ECONNREFUSED
@@ -126,7 +130,7 @@ TEST(TraceReset, OwnerOfConnectionMadeBeforeStartIsNamed) {
     int cport = std::stoi(client.expect("connected"));
 
     // Connected before rstwatch exists: only the start-up scan can name it.
-    Session s({"--events", "reset"});
+    Session s({"--events", "reset", "--port", std::to_string(sport)});
     EXPECT_GE(s.start_event()["seeded_sockets"].get<int>(), 2);
     server.expect("aborted");
     EXPECT_EQ(client.expect("result"), "errno 104");
@@ -151,18 +155,20 @@ TEST(TraceReset, KeepaliveFromSocketAndFromSysctl) {
     const int sysctl_idle = sysctl_int("net/ipv4/tcp_keepalive_time");
     const int sysctl_intvl = sysctl_int("net/ipv4/tcp_keepalive_intvl");
     const int sysctl_probes = sysctl_int("net/ipv4/tcp_keepalive_probes");
-    Session s({"--events", "reset"});
+    // Both clients share a name: the in-kernel --comm filter keeps exactly
+    // their received resets, whatever else happens on the host.
+    Session s({"--events", "reset", "--comm", "rw_ka_test"});
 
     Child srv_on({peer_bin(), "server", "--abort-after-ms", "500"});
     int p_on = std::stoi(srv_on.expect("listening"));
     Child with({peer_bin(), "client", "--port", std::to_string(p_on), "--keepalive", "--keepidle",
-                "42", "--keepcnt", "3", "--hold-ms", "5000", "--name", "rw_ka_on"});
+                "42", "--keepcnt", "3", "--hold-ms", "5000", "--name", "rw_ka_test"});
     int c_on = std::stoi(with.expect("connected"));
 
     Child srv_off({peer_bin(), "server", "--abort-after-ms", "500"});
     int p_off = std::stoi(srv_off.expect("listening"));
     Child without({peer_bin(), "client", "--port", std::to_string(p_off), "--hold-ms", "5000",
-                   "--name", "rw_ka_off"});
+                   "--name", "rw_ka_test"});
     int c_off = std::stoi(without.expect("connected"));
 
     with.expect("result");
@@ -225,9 +231,11 @@ TEST(TraceReset, KeepaliveSysctlComesFromTheSocketsOwnNetns) {
 
 TEST(TraceReset, Ipv6LoopbackAddressesAndFamily) {
     RW_REQUIRE_BPF();
-    Session s({"--events", "reset"});
-    Child server({peer_bin(), "server", "--addr", "::1", "--abort-after-ms", "300"});
-    int sport = std::stoi(server.expect("listening"));
+    const int sport = free_port();
+    Session s({"--events", "reset", "--port", std::to_string(sport)});
+    Child server({peer_bin(), "server", "--addr", "::1", "--port", std::to_string(sport),
+                  "--abort-after-ms", "300"});
+    server.expect("listening");
     Child client({peer_bin(), "client", "--addr", "::1", "--port", std::to_string(sport),
                   "--hold-ms", "5000"});
     int cport = std::stoi(client.expect("connected"));
