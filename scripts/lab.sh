@@ -317,6 +317,7 @@ scenario_client_args() {
 # the client's result ("OK", "errno 104", ...). Not in a subshell, so that
 # bg_pids stays visible to the cleanup trap.
 peer_result=""
+peer_server=""
 run_peers() {
     local scenario=$1 extra sport cpid spid idle hold
     extra=$(scenario_client_args "$scenario") || die 2 "unknown scenario '$scenario'"
@@ -348,9 +349,28 @@ run_peers() {
     peer_result=$(wait_line "$workdir/client.out" result $(((idle * 1000 + hold) / 100 + 50))) ||
         die 4 "the lab client gave no result"
     wait "$cpid" 2>/dev/null || true
-    kill "$spid" 2>/dev/null || true
-    wait "$spid" 2>/dev/null || true
-    bg_pids=()
+    peer_server=$spid
+}
+
+# Ends the scenario's server. Its close may itself meet the firewall (an RST
+# for a forgotten connection) or send one (unread data): that is teardown.
+stop_server() {
+    [[ -n $peer_server ]] || return 0
+    kill "$peer_server" 2>/dev/null || true
+    wait "$peer_server" 2>/dev/null || true
+    forget_pids "$peer_server"
+    peer_server=""
+}
+
+# Drops finished processes from bg_pids (the trace of the demo stays).
+forget_pids() {
+    local keep=() p q gone
+    for p in "${bg_pids[@]}"; do
+        gone=0
+        for q in "$@"; do [[ $p == "$q" ]] && gone=1; done
+        ((gone)) || keep+=("$p")
+    done
+    bg_pids=("${keep[@]}")
 }
 
 describe_result() {
@@ -392,6 +412,7 @@ cmd_run() {
         return 0
     fi
     run_peers "$scenario"
+    stop_server
     echo "RESULT=$peer_result"
     say "  client: $(describe_result "$peer_result")"
 }
@@ -402,21 +423,31 @@ trace_lines_shown=0
 
 # Prints the trace lines not shown yet; JSON lines become a short readable block.
 show_trace() {
-    local file=$workdir/trace.out line
+    local file=$workdir/trace.out line shown=0 text
     [[ -f $file ]] || return 0
     while IFS= read -r line; do
         trace_lines_shown=$((trace_lines_shown + 1))
         if [[ $line == \{* ]] && command -v jq >/dev/null; then
-            jq -r 'select(.event == "tcp_reset" or .event == "tcp_timeout") |
+            text=$(jq -r 'select(.event == "tcp_reset" or .event == "tcp_timeout") |
                 "  rstwatch: \(.event) \(.direction // .cause) owned by \(.process.comm // "?") (pid \(.process.pid // "?"))" +
                 " \(.local.addr):\(.local.port) -> \(.remote.addr):\(.remote.port)\n" +
                 "            verdict \(.verdict), origin \(.origin // "n/a"), idle \(.idle_ms) ms," +
                 " keepalive \(if .keepalive.enabled then "on (idle \(.keepalive.idle_s)s)" else "off" end)\n" +
-                "            \(.explanation)"' <<<"$line" 2>/dev/null || true
+                "            \(.explanation)"' <<<"$line" 2>/dev/null || true)
+            [[ -n $text ]] && printf '%s\n' "$text" && shown=1
         elif [[ $line != \{* ]]; then
             printf '  %s\n' "$line"
+            shown=1
         fi
     done < <(tail -n +$((trace_lines_shown + 1)) "$file")
+    ((shown)) || echo "  rstwatch: nothing to report (no reset, no timeout)"
+}
+
+# Ends a demo scenario without showing what its teardown makes the tracer see.
+end_scenario() {
+    stop_server
+    sleep 0.3
+    trace_lines_shown=$(wc -l <"$workdir/trace.out")
 }
 
 cmd_demo() {
@@ -452,6 +483,7 @@ cmd_demo() {
     say "  client: $(describe_result "$peer_result")"
     sleep 0.5
     show_trace
+    end_scenario
     say "  The RST came from the firewall, not from the server (origin middlebox): the server"
     say "  still holds its half of the connection and never sent a reset."
     say ""
@@ -461,6 +493,7 @@ cmd_demo() {
     say "  client: $(describe_result "$peer_result")"
     sleep 0.5
     show_trace
+    end_scenario
     say ""
 
     say "3) The silent form: the firewall drops instead of rejecting (tcp_retries2=$retries2 on the client)."
@@ -470,6 +503,7 @@ cmd_demo() {
     say "  client: $(describe_result "$peer_result")"
     sleep 0.5
     show_trace
+    end_scenario
     say ""
 
     say "4) rstwatch doctor inside the firewall's namespace:"
