@@ -175,10 +175,9 @@ SocketScan scan_sockets(const DoctorOptions &o) {
         return s;
     }
     try {
-        KernelFacts kernel = probe_kernel();
         TracerConfig tc;
         tc.attach = false;
-        Tracer tracer(tc, kernel);
+        Tracer tracer(tc, hz_fallback());
         tracer.scan(false, [&s](const rw_snapshot &r) { s.snap.push_back(r); });
     } catch (const Error &e) {
         s.skipped = e.what();
