@@ -2,6 +2,7 @@
 // (client -- firewall with conntrack -- server, in network namespaces), and what
 // rstwatch trace, audit and doctor say about it. The firewall forgets a
 // connection idle for 4 s; clients idle 7 s and then write.
+#include <fstream>
 #include <map>
 #include <thread>
 #include <sstream>
@@ -131,6 +132,21 @@ std::vector<json> parse_lines(const std::vector<std::string> &lines) {
     return out;
 }
 
+// Real doctor output against schema/doctor_check.schema.json.
+void expect_schema_valid(const std::vector<json> &records) {
+    std::string path = "/tmp/rwtest-lab-" + std::to_string(getpid()) + ".ndjson";
+    {
+        std::ofstream out(path);
+        for (auto &r : records)
+            out << r.dump() << "\n";
+    }
+    std::string out = sh("/usr/bin/python3 " + std::string(RW_SOURCE_DIR) +
+                         "/scripts/validate-events.py --require doctor_check " + path + " 2>&1");
+    EXPECT_NE(out.find("valid: " + std::to_string(records.size()) + " line(s)"), std::string::npos)
+        << out;
+    unlink(path.c_str());
+}
+
 const json *check_named(const std::vector<json> &records, const std::string &id) {
     for (auto &r : records)
         if (r.value("event", "") == "doctor_check" && r.value("check", "") == id) return &r;
@@ -242,6 +258,7 @@ TEST(LabReject, DoctorInTheFirewallNamespaceFailsKeepaliveTime) {
     Child doctor(lab.in("FIREWALL_NS", {rstwatch_bin(), "doctor"}));
     auto records = parse_lines(doctor.read_all(30s));
     EXPECT_EQ(doctor.wait(), 1) << doctor.stderr_text(); // a check failed
+    expect_schema_valid(records);
     const json *t = check_named(records, "tcp_keepalive_time");
     ASSERT_TRUE(t) << json(records).dump(2);
     EXPECT_EQ((*t)["status"], "fail");
@@ -378,6 +395,7 @@ TEST(LabAudit, IdleConnectionIsExpiredAndKeepaliveOneProtected) {
     Child doctor(lab.in("CLIENT_NS", {rstwatch_bin(), "doctor", "--middlebox-timeout", "4s"}));
     auto checks = parse_lines(doctor.read_all(30s));
     EXPECT_EQ(doctor.wait(), 1);
+    expect_schema_valid(checks);
     const json *conns = check_named(checks, "keepalive_off_connections");
     ASSERT_TRUE(conns) << json(checks).dump(2);
     EXPECT_EQ((*conns)["status"], "fail");
