@@ -35,7 +35,7 @@
 #                       (default reject: `reject with tcp reset`)
 #   --ct-timeout SEC    nf_conntrack_tcp_timeout_established in the firewall (default 4)
 #   --retries2 N        net.ipv4.tcp_retries2 in the client namespace in drop mode, so
-#                       an unanswered write gives up in seconds (default 3, ~3 s)
+#                       an unanswered write gives up in seconds (default 3: ~6.5 s)
 #   --peer PATH         rw_peer binary (default $BUILD_DIR/tests/rw_peer)
 #   --rstwatch PATH     rstwatch binary (default $BUILD_DIR/rstwatch)
 set -euo pipefail
