@@ -77,14 +77,16 @@ static __always_inline void rw_on_established(const struct sock *sk, int oldstat
     bpf_map_update_elem(&rw_tuples, &tk, &ep.family, BPF_ANY);
 }
 
-/* How the kernel gave up on a connection whose peer went silent. Keepalive
- * probes are only sent with nothing in flight; a user timeout is enforced by the
- * same retransmission timer. */
+/* How the kernel gave up on a connection whose peer went silent. tcp_write_err()
+ * purges the write queue (packets_out = 0) before tcp_done() changes the state,
+ * so what remains is the counters: keepalive probes are only sent with nothing
+ * in flight, so a death without any retransmission is the keepalive's. A user
+ * timeout is enforced by the same retransmission timer. */
 static __always_inline __u8 rw_timeout_cause(const struct sock *sk) {
     const struct tcp_sock *tp = RW_TCP_SOCK(sk);
 
     if (!tp) return RW_CAUSE_RETRANSMIT;
-    if (RW_READ(tp, packets_out) == 0 && RW_READ(tp, inet_conn.icsk_probes_out) > 0)
+    if (RW_READ(tp, inet_conn.icsk_retransmits) == 0 && RW_READ(tp, inet_conn.icsk_probes_out) > 0)
         return RW_CAUSE_KEEPALIVE;
     if (RW_READ(tp, inet_conn.icsk_user_timeout)) return RW_CAUSE_USER_TIMEOUT;
     return RW_CAUSE_RETRANSMIT;

@@ -379,6 +379,21 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     enforce->add_flag("--status", e.status,
                       "List active enforcements (of --cgroup and its descendants if given)");
 
+    // doctor
+    auto *doctor = app.add_subcommand(
+        "doctor", "Check keepalive and conntrack settings against middlebox idle timeouts");
+    RawOutput d_out;
+    std::string d_middlebox, d_root;
+    bool d_all_netns = false;
+    add_output_flags(doctor, d_out, false);
+    doctor->add_option("--middlebox-timeout", d_middlebox,
+                       "Idle timeout of the firewall/NAT on the path: a duration or a preset "
+                       "(docs/middleboxes.md)");
+    doctor->add_flag("--all-netns", d_all_netns,
+                     "Check every named network namespace and every one a process runs in");
+    doctor->add_option("--root", d_root,
+                       "Read /proc and /etc under this directory instead (tests, offline copies)");
+
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
@@ -408,7 +423,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     }
 
     // A flag given with an empty value is an error, not "unset".
-    for (auto *cmd : {trace, audit, enforce})
+    for (auto *cmd : {trace, audit, enforce, doctor})
         if (cmd->parsed())
             for (const auto *opt : cmd->get_options())
                 if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
@@ -449,6 +464,18 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         res.command = std::move(o);
     } else if (enforce->parsed()) {
         res.command = finish_enforce(e, e_out);
+    } else if (doctor->parsed()) {
+        DoctorOptions o;
+        o.out = finish_output(d_out);
+        if (!d_middlebox.empty())
+            o.middlebox_timeout = parse_middlebox("--middlebox-timeout", d_middlebox);
+        if (!d_root.empty()) {
+            std::error_code ec;
+            if (!std::filesystem::is_directory(d_root, ec)) bad("--root", d_root, "a directory");
+            o.root = d_root;
+        }
+        o.all_netns = d_all_netns;
+        res.command = std::move(o);
     }
     return res;
 }

@@ -100,6 +100,15 @@ Diagnosis idle_verdict(const rw_keepalive &ka, std::uint64_t idle_ms, const Diag
     const bool slower_than_idle = ka_ms >= idle_ms;
     const bool slower_than_box =
         cfg.middlebox_timeout && ka_ms >= std::uint64_t(cfg.middlebox_timeout->count());
+    // The first probe leaves once the connection has been idle for ka_ms, late
+    // by up to an eighth of that (timer wheel granularity), and the next one an
+    // interval later. Measured in the lab: an RST answering the first probe
+    // arrives at an idle time a little past ka_ms. A death inside that window
+    // means the first probe found the middlebox state already gone. Only used
+    // when the timeout is unknown: a known one already decides.
+    const bool first_probe_failed =
+        !cfg.middlebox_timeout && !slower_than_idle &&
+        idle_ms < ka_ms + ka_ms / 8 + std::uint64_t(ka.interval_s) * 1000;
     if (slower_than_idle || slower_than_box) {
         std::string limit =
             slower_than_box
@@ -109,6 +118,16 @@ Diagnosis idle_verdict(const rw_keepalive &ka, std::uint64_t idle_ms, const Diag
         d.explanation = "Keepalive was on but its idle time " + secs(ka_ms) +
                         " is not shorter than " + limit +
                         ", so no probe refreshed the middlebox state; lower TCP_KEEPIDLE.";
+        return d;
+    }
+    if (first_probe_failed) {
+        d.verdict = Verdict::keepalive_too_slow;
+        d.explanation = "Keepalive was on, but its first probe after " + secs(ka_ms) +
+                        " of idle time found the middlebox state already gone (the connection "
+                        "died " +
+                        secs(idle_ms - ka_ms) +
+                        " later), so the middlebox timeout is shorter than " + secs(ka_ms) +
+                        "; lower TCP_KEEPIDLE.";
         return d;
     }
     d.verdict = Verdict::unknown;
@@ -160,7 +179,18 @@ Diagnosis diagnose_reset(const rw_reset &r, std::string_view kernel_reason,
 }
 
 Diagnosis diagnose_timeout(const rw_close &c, const DiagnoseConfig &cfg) {
-    return idle_verdict(c.ka, c.tm.idle_ms, cfg, "connection stopped getting answers");
+    Diagnosis d = idle_verdict(c.ka, c.tm.idle_ms, cfg, "connection stopped getting answers");
+    // Keepalive probes that went unanswered before the write that finally
+    // timed out: the first probe already found the middlebox state gone.
+    if (d.verdict == Verdict::unknown && c.ka.enabled && c.probes_out > 0 &&
+        c.cause != RW_CAUSE_KEEPALIVE && !cfg.middlebox_timeout) {
+        d.verdict = Verdict::keepalive_too_slow;
+        d.explanation = "Keepalive was on, but " + std::to_string(c.probes_out) +
+                        " probe(s) sent after " + secs(std::uint64_t(c.ka.idle_s) * 1000) +
+                        " of idle time went unanswered before the write that timed out, so the "
+                        "middlebox had already forgotten the connection; lower TCP_KEEPIDLE.";
+    }
+    return d;
 }
 
 bool OriginTracker::Key::operator==(const Key &o) const {

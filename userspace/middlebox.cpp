@@ -11,7 +11,9 @@ const std::vector<MiddleboxPreset> &middlebox_presets() {
     static const std::vector<MiddleboxPreset> presets = {
         {"aws-nat-gateway", seconds(350), "answers with RST"},
         {"azure-load-balancer", seconds(240), "drops silently unless \"TCP reset on idle\" is on"},
-        {"azure-nat-gateway", seconds(240), "drops silently"},
+        // Microsoft's NAT Gateway overview: an RST for any flow it no longer
+        // knows, including one whose idle timeout was reached.
+        {"azure-nat-gateway", seconds(240), "answers with RST"},
         {"gcp-cloud-nat", seconds(1200), "drops silently"},
         {"kube-proxy", seconds(86400), "conntrack entry expires; next packet is not NATed"},
         {"linux-conntrack", seconds(432000),

@@ -83,8 +83,15 @@ struct EnforceOptions {
     std::optional<milliseconds> duration;
 };
 
+struct DoctorOptions {
+    OutputOptions out;
+    std::optional<milliseconds> middlebox_timeout;
+    std::string root; // a fake / (fixtures): <root>/proc, <root>/etc; empty: the real one
+    bool all_netns = false;
+};
+
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions>;
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions>;
 
 } // namespace rstwatch

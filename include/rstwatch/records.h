@@ -180,7 +180,7 @@ struct rw_close {
     __s32 sk_err;        /* sk->sk_err at close (ETIMEDOUT for a timeout) */
     __u32 retransmits;   /* icsk_retransmits: consecutive unanswered retransmissions */
     __u32 total_retrans; /* tcp_sock.total_retrans */
-    __u32 unanswered_ms; /* since the first unanswered transmission (retrans_stamp) */
+    __u32 unanswered_ms; /* since the unanswered write (first_tx_mstamp) or first probe */
     __u16 resets_received;
     __u16 resets_sent;
     __u16 opts;      /* RW_OPT_* set on it */

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "../unit/fixtures.hpp"
+#include "rstwatch/doctor.hpp"
 #include "rstwatch/enforce_format.hpp"
 #include "rstwatch/format.hpp"
 
@@ -142,6 +143,25 @@ int main() {
     RemoveResult rr{"/sys/fs/bpf/rstwatch/enforce/cg5711", {"sockops", "setsockopt"}};
     ef->removed(out, EnforceRemoved{ts, "/system.slice/app.service", 5711, rr});
     ef->lost(out, ts, 3, 3);
+
+    // rstwatch doctor writes its own records (userspace/doctor.cpp).
+    doctor::Check bad;
+    bad.id = "tcp_keepalive_time";
+    bad.status = doctor::Status::fail;
+    bad.observed = "net.ipv4.tcp_keepalive_time = 7200 s (2h)";
+    bad.expected = "shorter than 4 s";
+    bad.fix = "ip netns exec fw sysctl -w net.ipv4.tcp_keepalive_time=2";
+    doctor::append_json(out, bad, {4026532384u, "fw"}, ts, "schema-host");
+    doctor::Check conns;
+    conns.id = "keepalive_off_connections";
+    conns.status = doctor::Status::warn;
+    conns.observed = "1 of 1 connections have keepalive off";
+    conns.expected = "keepalive on";
+    conns.fix = "enable SO_KEEPALIVE";
+    conns.processes.push_back({7, "app", 1, 1, 0, 1});
+    doctor::append_json(out, conns, {4026531840u, ""}, ts, "schema-host");
+    doctor::Check skipped = doctor::connections_skipped("not running as root");
+    doctor::append_json(out, skipped, {4026531840u, ""}, ts, "schema-host");
     std::cout << out;
     return 0;
 }

@@ -59,6 +59,33 @@ TEST(Diagnose, KeepaliveTooSlowVersusIdleAndVersusMiddlebox) {
     EXPECT_EQ(diagnose_reset(r, "", with_middlebox(4)).verdict, Verdict::unknown);
 }
 
+// Measured in the lab: keepalive idle 5 s, firewall timeout 4 s; the first
+// probe leaves ~230 ms late (timer wheel) and the firewall answers it with an
+// RST, so the idle time at the reset is a little past the keepalive idle.
+TEST(Diagnose, ResetAnsweringTheFirstProbeIsTooSlowWithoutKnownTimeout) {
+    rw_reset r = fixtures::reset();
+    r.ka.enabled = 1;
+    r.ka.idle_s = 5;
+    r.ka.interval_s = 1;
+    r.tm.idle_ms = 5228;
+    auto cfg = DiagnoseConfig::make(std::nullopt, milliseconds(3000));
+    auto d = diagnose_reset(r, "", cfg);
+    EXPECT_EQ(d.verdict, Verdict::keepalive_too_slow);
+    EXPECT_NE(d.explanation.find("first probe"), std::string::npos) << d.explanation;
+    EXPECT_NE(d.explanation.find("shorter than 5s"), std::string::npos) << d.explanation;
+
+    // Past the first probe's window (5 s + 5/8 s + 1 s): several probes went
+    // unanswered, which keepalive being slow does not explain.
+    r.tm.idle_ms = 6700;
+    EXPECT_EQ(diagnose_reset(r, "", cfg).verdict, Verdict::unknown);
+    r.tm.idle_ms = 6600;
+    EXPECT_EQ(diagnose_reset(r, "", cfg).verdict, Verdict::keepalive_too_slow);
+
+    // A known timeout above the keepalive idle decides: not too slow.
+    auto known = DiagnoseConfig::make(milliseconds(8000), milliseconds(3000));
+    EXPECT_EQ(diagnose_reset(r, "", known).verdict, Verdict::unknown);
+}
+
 TEST(Diagnose, NoSocketAndRefused) {
     rw_reset r = fixtures::reset(RW_DIR_SENT);
     r.flags = RW_F_NO_SOCKET;
@@ -100,6 +127,20 @@ TEST(Diagnose, TimeoutUsesIdleBeforeTheUnansweredWrite) {
     EXPECT_EQ(diagnose_timeout(c, with_middlebox(4)).verdict, Verdict::keepalive_too_slow);
     c.tm.idle_ms = 100;
     EXPECT_EQ(diagnose_timeout(c, with_middlebox(4)).verdict, Verdict::not_idle);
+}
+
+TEST(Diagnose, UnansweredProbeBeforeTheTimedOutWriteIsTooSlow) {
+    rw_close c = fixtures::close_rec(RW_CAUSE_RETRANSMIT);
+    c.ka.enabled = 1;
+    c.ka.idle_s = 5;
+    c.ka.interval_s = 10;
+    c.tm.idle_ms = 20000; // probe at 5 s dropped, the write at 20 s retransmitted
+    auto cfg = DiagnoseConfig::make(std::nullopt, milliseconds(3000));
+    EXPECT_EQ(diagnose_timeout(c, cfg).verdict, Verdict::unknown);
+    c.probes_out = 1;
+    auto d = diagnose_timeout(c, cfg);
+    EXPECT_EQ(d.verdict, Verdict::keepalive_too_slow);
+    EXPECT_NE(d.explanation.find("1 probe(s)"), std::string::npos) << d.explanation;
 }
 
 TEST(Diagnose, VerdictNamesRoundTrip) {

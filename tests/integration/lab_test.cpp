@@ -1,0 +1,430 @@
+// Privileged: the idle-timeout incident reproduced for real with scripts/lab.sh
+// (client -- firewall with conntrack -- server, in network namespaces), and what
+// rstwatch trace, audit and doctor say about it. The firewall forgets a
+// connection idle for 4 s; clients idle 7 s and then write.
+#include <fstream>
+#include <map>
+#include <thread>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+
+using namespace rwtest;
+
+namespace {
+
+constexpr int kCtTimeoutS = 4;
+constexpr int kIdleMs = 7000;
+
+std::string lab_script() {
+    return std::string(RW_SOURCE_DIR) + "/scripts/lab.sh";
+}
+
+std::string lab_unavailable_reason() {
+    std::string why = bpf_unavailable_reason();
+    if (!why.empty()) return why;
+    for (const char *tool : {"/usr/sbin/nft", "/usr/sbin/ip"})
+        if (access(tool, X_OK) != 0)
+            return std::string(tool) + " missing (Debian packages nftables, iproute2)";
+    return {};
+}
+
+#define RW_REQUIRE_LAB()                                                                           \
+    do {                                                                                           \
+        std::string why_ = lab_unavailable_reason();                                               \
+        if (!why_.empty()) GTEST_SKIP() << "lab test skipped: " << why_;                           \
+    } while (0)
+
+// One lab, up for the lifetime of the object; its names come from `lab.sh up`.
+class Lab {
+  public:
+    explicit Lab(const std::string &mode) {
+        static int seq = 0;
+        name_ = "rwlt" + std::to_string(getpid()) + "_" + std::to_string(seq++);
+        std::string out = sh(lab_script() + " --name " + name_ + " --mode " + mode +
+                             " --ct-timeout " + std::to_string(kCtTimeoutS) + " up");
+        std::istringstream in(out);
+        std::string line;
+        while (std::getline(in, line)) {
+            auto eq = line.find('=');
+            if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
+        }
+        up_ = env_.count("CLIENT_NS") && env_.count("SERVER_ADDR");
+        EXPECT_TRUE(up_) << "lab.sh up printed: " << out;
+    }
+    ~Lab() {
+        std::string cmd = lab_script() + " --name " + name_ + " down >/dev/null 2>&1";
+        int rc = std::system(cmd.c_str());
+        EXPECT_EQ(rc, 0) << "lab.sh down failed for " << name_;
+    }
+    Lab(const Lab &) = delete;
+    Lab &operator=(const Lab &) = delete;
+
+    bool up() const { return up_; }
+    const std::string &operator[](const std::string &key) const { return env_.at(key); }
+    std::uint64_t inode(const std::string &key) const { return std::stoull(env_.at(key)); }
+
+    // argv that runs a command inside one of the lab's namespaces. `ip netns
+    // exec` execs it, so the pid we start owns the sockets.
+    std::vector<std::string> in(const std::string &ns_key, std::vector<std::string> argv) const {
+        std::vector<std::string> full{"/usr/sbin/ip", "netns", "exec", env_.at(ns_key)};
+        full.insert(full.end(), argv.begin(), argv.end());
+        return full;
+    }
+
+  private:
+    std::string name_;
+    std::map<std::string, std::string> env_;
+    bool up_ = false;
+};
+
+// A server in the server namespace holding its connection, and a client that
+// connects through the firewall, idles, writes once and reports.
+struct Pair {
+    std::unique_ptr<Child> server, client;
+    int sport = 0, cport = 0;
+    long long connected_ms = 0; // the client's CLOCK_MONOTONIC at connect
+};
+
+// "PORT MONO_MS" (rw_peer prints its own monotonic clock with milestones).
+long long second_field(const std::string &s) {
+    auto sp = s.find(' ');
+    return sp == std::string::npos ? 0 : std::stoll(s.substr(sp + 1));
+}
+
+Pair connect_pair(const Lab &lab, std::vector<std::string> client_opts, int idle_ms, int hold_ms,
+                  const char *comm = "rw_lab_cli", bool wait_line = false) {
+    Pair p;
+    p.server = std::make_unique<Child>(
+        lab.in("SERVER_NS", {peer_bin(), "server", "--addr", lab["SERVER_ADDR"], "--port", "0",
+                             "--hold-ms", "40000", "--name", "rw_lab_srv"}));
+    p.sport = std::stoi(p.server->expect("listening"));
+    std::vector<std::string> argv{peer_bin(),
+                                  "client",
+                                  "--addr",
+                                  lab["SERVER_ADDR"],
+                                  "--port",
+                                  std::to_string(p.sport),
+                                  "--idle-ms",
+                                  std::to_string(idle_ms),
+                                  "--write",
+                                  "--hold-ms",
+                                  std::to_string(hold_ms),
+                                  "--name",
+                                  comm};
+    if (wait_line) argv.push_back("--wait-line");
+    argv.insert(argv.end(), client_opts.begin(), client_opts.end());
+    p.client = std::make_unique<Child>(lab.in("CLIENT_NS", argv), wait_line);
+    std::string connected = p.client->expect("connected");
+    p.cport = std::stoi(connected);
+    p.connected_ms = second_field(connected);
+    return p;
+}
+
+// Events of one connection seen from the client: owned by `pid`.
+std::vector<json> owned_by(const std::vector<json> &events, const std::string &type, pid_t pid) {
+    std::vector<json> out;
+    for (auto &e : of_type(events, type))
+        if (e["process"].is_object() && e["process"]["pid"] == pid) out.push_back(e);
+    return out;
+}
+
+std::vector<json> parse_lines(const std::vector<std::string> &lines) {
+    std::vector<json> out;
+    for (auto &l : lines) {
+        json j = json::parse(l, nullptr, false);
+        EXPECT_FALSE(j.is_discarded()) << "not JSON: " << l;
+        if (!j.is_discarded()) out.push_back(std::move(j));
+    }
+    return out;
+}
+
+// Real doctor output against schema/doctor_check.schema.json.
+void expect_schema_valid(const std::vector<json> &records) {
+    std::string path = "/tmp/rwtest-lab-" + std::to_string(getpid()) + ".ndjson";
+    {
+        std::ofstream out(path);
+        for (auto &r : records)
+            out << r.dump() << "\n";
+    }
+    std::string out = sh("/usr/bin/python3 " + std::string(RW_SOURCE_DIR) +
+                         "/scripts/validate-events.py --require doctor_check " + path + " 2>&1");
+    EXPECT_NE(out.find("valid: " + std::to_string(records.size()) + " line(s)"), std::string::npos)
+        << out;
+    unlink(path.c_str());
+}
+
+const json *check_named(const std::vector<json> &records, const std::string &id) {
+    for (auto &r : records)
+        if (r.value("event", "") == "doctor_check" && r.value("check", "") == id) return &r;
+    return nullptr;
+}
+
+} // namespace
+
+// Issue 4, scenario 1: keepalive off, idle past the timeout, then a write.
+TEST(LabReject, KeepaliveOffGetsTheFirewallsResetDiagnosed) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p = connect_pair(lab, {}, kIdleMs, 3000);
+    // The idle period as the client lived it, whatever the scheduling delays.
+    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
+    EXPECT_EQ(p.client->expect("result", 10s), "errno 104"); // ECONNRESET
+    p.client->wait();
+    auto events = s.stop();
+
+    auto rst = owned_by(events, "tcp_reset", p.client->pid());
+    ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
+    const json &r = rst[0];
+    EXPECT_EQ(r["direction"], "received");
+    EXPECT_EQ(r["process"]["comm"], "rw_lab_cli");
+    EXPECT_EQ(r["owner_source"], "connect");
+    EXPECT_EQ(r["local"]["addr"], lab["CLIENT_ADDR"]);
+    EXPECT_EQ(r["local"]["port"], p.cport);
+    EXPECT_EQ(r["remote"]["addr"], lab["SERVER_ADDR"]);
+    EXPECT_EQ(r["remote"]["port"], p.sport);
+    EXPECT_EQ(r["netns"], lab.inode("CLIENT_NETNS_INODE"));
+    EXPECT_EQ(r["state"], "ESTABLISHED");
+    EXPECT_EQ(r["keepalive"]["enabled"], false);
+    EXPECT_NEAR(r["idle_ms"].get<double>(), double(idle), 500);
+    EXPECT_EQ(r["verdict"], "keepalive_disabled");
+    // The server is alive on this host and sent nothing: the firewall forged it.
+    EXPECT_EQ(r["origin"], "middlebox");
+    EXPECT_TRUE(of_type(events, "tcp_timeout").empty()) << json(events).dump(2);
+}
+
+// Scenario 2: keepalive below the timeout keeps the firewall's state alive.
+TEST(LabReject, KeepaliveBelowTheTimeoutSurvives) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p =
+        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500);
+    p.client->expect("wrote", 20s);
+    EXPECT_EQ(p.client->expect("result", 10s), "OK");
+    p.client->wait();
+    auto events = s.stop();
+    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
+    EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
+}
+
+// Scenario 3: keepalive on, but its idle time (10 s) is longer than the idle
+// period, so the write after 7 s meets the firewall's reset.
+TEST(LabReject, KeepaliveLongerThanTheTimeoutIsTooSlow) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p = connect_pair(lab, {"--keepalive", "--keepidle", "10"}, kIdleMs, 3000);
+    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
+    EXPECT_EQ(p.client->expect("result", 10s), "errno 104");
+    p.client->wait();
+    auto events = s.stop();
+    auto rst = owned_by(events, "tcp_reset", p.client->pid());
+    ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
+    EXPECT_EQ(rst[0]["direction"], "received");
+    EXPECT_EQ(rst[0]["keepalive"]["enabled"], true);
+    EXPECT_EQ(rst[0]["keepalive"]["idle_s"], 10);
+    EXPECT_EQ(rst[0]["keepalive"]["source"], "socket");
+    EXPECT_NEAR(rst[0]["idle_ms"].get<double>(), double(idle), 500);
+    EXPECT_EQ(rst[0]["verdict"], "keepalive_too_slow");
+    EXPECT_EQ(rst[0]["origin"], "middlebox");
+}
+
+// Keepalive idle 5 s against the 4 s firewall, no timeout given to rstwatch:
+// the firewall answers the first probe with an RST, at an idle time a little
+// past the keepalive idle. Still keepalive_too_slow (diagnose.cpp).
+TEST(LabReject, ResetAnsweringTheFirstProbeIsTooSlow) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--idle-threshold", "3s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p =
+        connect_pair(lab, {"--keepalive", "--keepidle", "5", "--keepintvl", "1"}, kIdleMs, 3000);
+    EXPECT_EQ(p.client->expect("result", 20s), "errno 104");
+    p.client->wait();
+    auto events = s.stop();
+    auto rst = owned_by(events, "tcp_reset", p.client->pid());
+    ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
+    // Before the write: the probe at 5 s (+ timer slack) got the reset.
+    EXPECT_GE(rst[0]["idle_ms"].get<int>(), 5000);
+    EXPECT_LT(rst[0]["idle_ms"].get<int>(), kIdleMs - 500);
+    EXPECT_EQ(rst[0]["verdict"], "keepalive_too_slow") << rst[0].dump(2);
+    EXPECT_NE(rst[0]["explanation"].get<std::string>().find("first probe"), std::string::npos);
+}
+
+// Scenario 4: rstwatch doctor inside the firewall's namespace.
+TEST(LabReject, DoctorInTheFirewallNamespaceFailsKeepaliveTime) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Child doctor(lab.in("FIREWALL_NS", {rstwatch_bin(), "doctor"}));
+    auto records = parse_lines(doctor.read_all(30s));
+    EXPECT_EQ(doctor.wait(), 1) << doctor.stderr_text(); // a check failed
+    expect_schema_valid(records);
+    const json *t = check_named(records, "tcp_keepalive_time");
+    ASSERT_TRUE(t) << json(records).dump(2);
+    EXPECT_EQ((*t)["status"], "fail");
+    EXPECT_EQ((*t)["netns"], lab.inode("FIREWALL_NETNS_INODE"));
+    EXPECT_EQ((*t)["netns_name"], lab["FIREWALL_NS"]);
+    const std::string observed = (*t)["observed"];
+    EXPECT_NE(observed.find("net.ipv4.tcp_keepalive_time = 7200 s"), std::string::npos) << observed;
+    EXPECT_NE(observed.find("conntrack established timeout 4 s"), std::string::npos) << observed;
+    const std::string fix = (*t)["fix"];
+    EXPECT_NE(fix.find("ip netns exec " + lab["FIREWALL_NS"] +
+                       " sysctl -w net.ipv4.tcp_keepalive_time=2 net.ipv4.tcp_keepalive_intvl=1"),
+              std::string::npos)
+        << fix;
+    const json *ct = check_named(records, "conntrack_tcp_timeout_established");
+    ASSERT_TRUE(ct);
+    EXPECT_EQ((*ct)["status"], "warn");
+    const json *conns = check_named(records, "keepalive_off_connections");
+    ASSERT_TRUE(conns);
+    EXPECT_EQ((*conns)["skipped"], false);
+
+    // The same as a readable report.
+    Child text(lab.in("FIREWALL_NS", {rstwatch_bin(), "doctor", "--format", "text"}));
+    std::string report;
+    for (auto &l : text.read_all(30s))
+        report += l + "\n";
+    EXPECT_EQ(text.wait(), 1);
+    EXPECT_NE(report.find("FAIL  tcp_keepalive_time"), std::string::npos) << report;
+    EXPECT_NE(report.find("(" + lab["FIREWALL_NS"] + ")"), std::string::npos) << report;
+}
+
+// Issue 11, silent drop: keepalive off -> the write is retransmitted until
+// tcp_retries2 (3 in the client's namespace) gives up: ETIMEDOUT, no RST.
+TEST(LabDrop, KeepaliveOffTimesOutAfterRetransmissions) {
+    RW_REQUIRE_LAB();
+    Lab lab("drop");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p = connect_pair(lab, {}, kIdleMs, 15000);
+    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
+    EXPECT_EQ(p.client->expect("result", 30s), "errno 110"); // ETIMEDOUT
+    p.client->wait();
+    auto events = s.stop();
+
+    auto to = owned_by(events, "tcp_timeout", p.client->pid());
+    ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
+    const json &t = to[0];
+    EXPECT_EQ(t["process"]["comm"], "rw_lab_cli");
+    EXPECT_EQ(t["cause"], "retransmit");
+    EXPECT_EQ(t["local"]["port"], p.cport);
+    EXPECT_EQ(t["remote"]["addr"], lab["SERVER_ADDR"]);
+    EXPECT_EQ(t["remote"]["port"], p.sport);
+    EXPECT_EQ(t["keepalive"]["enabled"], false);
+    // The silence before the write, not including the retransmissions.
+    EXPECT_NEAR(t["idle_ms"].get<double>(), double(idle), 500);
+    EXPECT_GT(t["unanswered_ms"].get<int>(), 1000);
+    EXPECT_GE(t["retransmits"].get<int>(), 1);
+    EXPECT_EQ(t["error"], -110);
+    EXPECT_EQ(t["verdict"], "keepalive_disabled");
+    // Silent: nobody sent or received a reset on this connection.
+    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
+}
+
+TEST(LabDrop, KeepaliveLongerThanTheTimeoutDiesTooSlow) {
+    RW_REQUIRE_LAB();
+    Lab lab("drop");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p =
+        connect_pair(lab, {"--keepalive", "--keepidle", "10", "--keepintvl", "1"}, kIdleMs, 15000);
+    EXPECT_EQ(p.client->expect("result", 30s), "errno 110");
+    p.client->wait();
+    auto events = s.stop();
+    auto to = owned_by(events, "tcp_timeout", p.client->pid());
+    ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
+    const std::string cause = to[0]["cause"];
+    EXPECT_TRUE(cause == "retransmit" || cause == "keepalive") << cause;
+    EXPECT_EQ(to[0]["keepalive"]["enabled"], true);
+    EXPECT_EQ(to[0]["keepalive"]["idle_s"], 10);
+    EXPECT_EQ(to[0]["verdict"], "keepalive_too_slow") << to[0].dump(2);
+}
+
+TEST(LabDrop, KeepaliveBelowTheTimeoutSurvivesWithoutEvents) {
+    RW_REQUIRE_LAB();
+    Lab lab("drop");
+    ASSERT_TRUE(lab.up());
+    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
+               lab["CLIENT_NETNS_INODE"]});
+    Pair p =
+        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500);
+    p.client->expect("wrote", 20s);
+    EXPECT_EQ(p.client->expect("result", 10s), "OK");
+    p.client->wait();
+    auto events = s.stop();
+    EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
+    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
+}
+
+// Audit (and doctor) with a known timeout while the lab runs: the connection
+// idle past the firewall's timeout is "expired" before anyone writes on it, the
+// one with fast keepalive is "protected". Then the expired one proves it.
+TEST(LabAudit, IdleConnectionIsExpiredAndKeepaliveOneProtected) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    Pair idle = connect_pair(lab, {}, 0, 3000, "rw_lab_idle", /*wait_line=*/true);
+    Pair kept = connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, 0, 3000,
+                             "rw_lab_kept", /*wait_line=*/true);
+    // Let both idle past the firewall's 4 s; the keepalive one probes meanwhile.
+    std::this_thread::sleep_for(std::chrono::milliseconds(kCtTimeoutS * 1000 + 1500));
+
+    Child audit({rstwatch_bin(), "audit", "--middlebox-timeout", "4s"});
+    auto records = parse_lines(audit.read_all(30s));
+    EXPECT_EQ(audit.wait(), 0) << audit.stderr_text();
+    auto socket_of = [&](pid_t pid) -> const json * {
+        for (auto &r : records)
+            if (r.value("event", "") == "audit_socket" && r["process"]["pid"] == pid) return &r;
+        return nullptr;
+    };
+    const json *expired = socket_of(idle.client->pid());
+    const json *prot = socket_of(kept.client->pid());
+    ASSERT_TRUE(expired && prot) << json(records).dump(2);
+    EXPECT_EQ((*expired)["risk"], "expired");
+    EXPECT_EQ((*expired)["local"]["port"], idle.cport);
+    EXPECT_EQ((*expired)["netns"], lab.inode("CLIENT_NETNS_INODE"));
+    EXPECT_GE((*expired)["idle_ms"].get<int>(), kCtTimeoutS * 1000);
+    EXPECT_EQ((*prot)["risk"], "protected");
+    EXPECT_EQ((*prot)["keepalive"]["idle_s"], 2);
+    for (auto &r : records)
+        if (r.value("event", "") == "audit_process" && r["process"]["pid"] == idle.client->pid())
+            EXPECT_EQ(r["risk"]["expired"], 1);
+
+    // doctor in the client's namespace names the process and fails.
+    Child doctor(lab.in("CLIENT_NS", {rstwatch_bin(), "doctor", "--middlebox-timeout", "4s"}));
+    auto checks = parse_lines(doctor.read_all(30s));
+    EXPECT_EQ(doctor.wait(), 1);
+    expect_schema_valid(checks);
+    const json *conns = check_named(checks, "keepalive_off_connections");
+    ASSERT_TRUE(conns) << json(checks).dump(2);
+    EXPECT_EQ((*conns)["status"], "fail");
+    bool named = false;
+    for (auto &pr : (*conns)["processes"])
+        if (pr["pid"] == idle.client->pid()) {
+            named = true;
+            EXPECT_EQ(pr["comm"], "rw_lab_idle");
+            EXPECT_EQ(pr["without_keepalive"], 1);
+            EXPECT_EQ(pr["expired"], 1);
+        }
+    EXPECT_TRUE(named) << conns->dump(2);
+
+    // "Expired" was right: the next write meets the firewall's reset.
+    idle.client->write_stdin("go\n");
+    kept.client->write_stdin("go\n");
+    EXPECT_EQ(idle.client->expect("result", 10s), "errno 104");
+    EXPECT_EQ(kept.client->expect("result", 10s), "OK");
+}
