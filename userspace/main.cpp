@@ -22,6 +22,8 @@ int main(int argc, char **argv) {
                     return run_trace(opts);
                 else if constexpr (std::is_same_v<T, EnforceOptions>)
                     return run_enforce(opts);
+                else if constexpr (std::is_same_v<T, ReportOptions>)
+                    return run_report(opts);
                 else
                     return run_audit(opts);
             },

@@ -8,5 +8,6 @@ namespace rstwatch {
 int run_trace(const TraceOptions &opts);
 int run_audit(const AuditOptions &opts);
 int run_enforce(const EnforceOptions &opts);
+int run_report(const ReportOptions &opts);
 
 } // namespace rstwatch

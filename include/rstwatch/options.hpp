@@ -83,8 +83,14 @@ struct EnforceOptions {
     std::optional<milliseconds> duration;
 };
 
+struct ReportOptions {
+    OutputOptions out;               // json or text, to stdout
+    std::vector<std::string> inputs; // empty: stdin; "-": stdin
+    std::optional<milliseconds> middlebox_timeout;
+};
+
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions>;
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, ReportOptions>;
 
 } // namespace rstwatch
