@@ -1,6 +1,7 @@
 #include "rstwatch/report_rules.hpp"
 
 #include <algorithm>
+#include <tuple>
 #include <cctype>
 #include <cstdio>
 
@@ -57,17 +58,34 @@ ClusterResult evaluate_cluster(const MiddleboxDeaths &mb) {
     return r;
 }
 
+namespace {
+
+// Idle and interval for `fraction` of a timeout `ref_ms`. A lost first probe
+// is retried after idle + interval: that must still come before 90 % of the
+// timeout, which matters when rounding to whole seconds on short timeouts.
+std::pair<std::uint32_t, std::uint32_t> fit(double fraction, std::uint64_t ref_ms) {
+    auto k = std::uint32_t(std::max<double>(1, double(ref_ms) * fraction / 1000.0));
+    std::uint32_t i = std::max<std::uint32_t>(1, k / 10);
+    while (k > 1 && std::uint64_t(k + i) * 1000 > ref_ms * 9 / 10) {
+        --k;
+        i = std::max<std::uint32_t>(1, k / 10);
+    }
+    return {k, i};
+}
+
+} // namespace
+
 KeepaliveAdvice recommend_keepalive(std::uint64_t bound_ms,
                                     std::optional<std::chrono::milliseconds> configured) {
     KeepaliveAdvice a;
     char buf[256];
     if (configured && std::uint64_t(configured->count()) <= bound_ms) {
-        a.idle_s = std::uint32_t(std::uint64_t(configured->count()) * 8 / 10 / 1000);
+        std::tie(a.idle_s, a.interval_s) = fit(0.8, std::uint64_t(configured->count()));
         std::snprintf(buf, sizeof buf, "80%% of the configured middlebox timeout (%s)",
                       human_ms(std::uint64_t(configured->count())).c_str());
         a.basis = buf;
     } else {
-        a.idle_s = std::uint32_t(bound_ms / 2 / 1000);
+        std::tie(a.idle_s, a.interval_s) = fit(0.5, bound_ms);
         std::snprintf(buf, sizeof buf,
                       "half the inferred bound (%s): the bound overestimates the timeout by "
                       "however long a flow stayed silent after its eviction",
@@ -76,9 +94,10 @@ KeepaliveAdvice recommend_keepalive(std::uint64_t bound_ms,
         auto presets = presets_consistent_with(std::chrono::milliseconds(bound_ms));
         if (!presets.empty()) {
             const MiddleboxPreset &shortest = presets.back(); // sorted longest first
-            std::uint32_t cap = std::uint32_t(shortest.timeout.count() * 8 / 10);
-            if (cap < a.idle_s) {
-                a.idle_s = cap;
+            auto [k, i] = fit(0.8, std::uint64_t(shortest.timeout.count()) * 1000);
+            if (k < a.idle_s) {
+                a.idle_s = k;
+                a.interval_s = i;
                 std::snprintf(buf, sizeof buf,
                               "80%% of %s (%llds), the shortest named middlebox timeout the "
                               "bound (%s) does not rule out",
@@ -88,8 +107,6 @@ KeepaliveAdvice recommend_keepalive(std::uint64_t bound_ms,
             }
         }
     }
-    a.idle_s = std::max<std::uint32_t>(a.idle_s, 1);
-    a.interval_s = std::max<std::uint32_t>(a.idle_s / 10, 1);
     a.probes = kAdvisedProbes;
     return a;
 }

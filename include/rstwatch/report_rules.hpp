@@ -45,8 +45,8 @@ struct KeepaliveAdvice {
 //  - otherwise half the inferred bound (the bound overestimates the timeout
 //    by however long the flow stayed silent after its eviction), and at most
 //    80 % of the shortest named preset the bound cannot rule out;
-//  - interval a tenth of the idle, so a lost first probe is retried well
-//    before the timeout; never below 1 s.
+//  - interval a tenth of the idle, and idle + interval (a lost first probe's
+//    retry) below 90 % of the timeout used; whole seconds, at least 1 s.
 KeepaliveAdvice recommend_keepalive(std::uint64_t bound_ms,
                                     std::optional<std::chrono::milliseconds> configured);
 
