@@ -336,7 +336,7 @@ class Gen {
         st.kernel = "6.18.0-cloud-amd64";
         st.pid = 700 + std::uint32_t(rng_() % 1000);
         st.events = {"reset", "timeout", "keepalive", "connection", "summary"};
-        st.setsockopt_hook = "cgroup_sockopt";
+        st.setsockopt_hook = "cgroup";
         st.kernel_reason_available = true;
         st.hz = 250;
         st.ringbuf_bytes = 8u << 20;
