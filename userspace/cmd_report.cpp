@@ -1,6 +1,7 @@
 // rstwatch report: reads NDJSON collected from any number of hosts and
 // answers the incident's questions fleet-wide (docs/report.md).
 #include <csignal>
+#include <unistd.h>
 
 #include "rstwatch/commands.hpp"
 #include "rstwatch/error.hpp"
@@ -30,6 +31,9 @@ int run_report(const ReportOptions &o) {
     // not cost a full read of the others first.
     for (const auto &path : inputs)
         LineReader::check(path);
+    if (o.inputs.empty() && isatty(STDIN_FILENO))
+        log_warn("report: reading NDJSON from the terminal; give files, or pipe events in "
+                 "(Ctrl-D ends the input)");
 
     ReportEngine engine(o.middlebox_timeout);
     for (const auto &path : inputs) {

@@ -361,6 +361,12 @@ void Aggregator::on_timeout(std::uint32_t host, const ReportLine &l) {
 }
 
 void Aggregator::add(const ReportLine &l) {
+    // A previous report fed back in: its "host" is where it ran, not a host
+    // of the fleet, so it must not appear as one.
+    if (l.kind == ReportEventKind::report_output) {
+        ++data_.ignored;
+        return;
+    }
     const std::uint32_t host = host_id(l.host);
     HostReport &h = hosts_[host];
     ++h.events;
@@ -438,7 +444,6 @@ void Aggregator::add(const ReportLine &l) {
     case ReportEventKind::session_summary:
         break;
     case ReportEventKind::report_output:
-        ++data_.ignored;
         break;
     }
 }

@@ -428,6 +428,11 @@ std::optional<LineProblem> LineParser::parse(const char *data, std::size_t len,
         if (!w.key(f, k)) return w.problem;
         Key key = classify_key(k);
         if (key == K_OTHER) continue;
+        // A report's own lines reuse some names with other shapes
+        // ("timeouts" is an object there): only the common fields matter.
+        if (out.kind == ReportEventKind::report_output && (seen & bit(K_EVENT)) && key != K_V &&
+            key != K_TS && key != K_HOST)
+            continue;
         seen |= bit(key);
         bool ok = true;
         switch (key) {

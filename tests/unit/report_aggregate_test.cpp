@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "report_fixtures.hpp"
+#include "rstwatch/report_format.hpp"
 
 using namespace rstwatch;
 using rf::run;
@@ -178,6 +179,18 @@ TEST(ReportAggregate, ResetThenItsCloseIsOneConnection) {
     s.at_ms = 1005;
     auto out = run(rf::reset(r) + rf::closed(s));
     EXPECT_EQ(out.data.connections, 1u);
+}
+
+TEST(ReportAggregate, AReportFedBackInIsIgnoredAndAddsNoHost) {
+    std::string in = rf::reset({});
+    std::string earlier;
+    format_report_json(run(in), "reporter", 0, earlier);
+    auto r = run(earlier + in);
+    EXPECT_EQ(r.data.ignored, 6u); // input, summary, finding, process, histogram, host
+    EXPECT_EQ(r.problems, (std::array<std::uint64_t, kLineProblemCount>{}));
+    ASSERT_EQ(r.data.hosts.size(), 1u);
+    EXPECT_EQ(r.data.hosts[0].name, "h1");
+    EXPECT_EQ(r.data.resets, 1u);
 }
 
 TEST(ReportAggregate, LostEventsArePerHost) {
