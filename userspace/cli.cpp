@@ -394,6 +394,18 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     doctor->add_option("--root", d_root,
                        "Read /proc and /etc under this directory instead (tests, offline copies)");
 
+    // report
+    auto *report = app.add_subcommand(
+        "report", "Summarise rstwatch NDJSON from many hosts (files, gzip or stdin)");
+    RawOutput r_out;
+    std::string r_middlebox;
+    std::vector<std::string> r_inputs;
+    add_output_flags(report, r_out, false);
+    report->add_option("--middlebox-timeout", r_middlebox,
+                       "Known idle timeout of the middlebox: compared with the inferred bound");
+    report->add_option("inputs", r_inputs,
+                       "NDJSON files, plain or gzip (default: stdin; - is stdin)");
+
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
@@ -423,7 +435,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     }
 
     // A flag given with an empty value is an error, not "unset".
-    for (auto *cmd : {trace, audit, enforce, doctor})
+    for (auto *cmd : {trace, audit, enforce, doctor, report})
         if (cmd->parsed())
             for (const auto *opt : cmd->get_options())
                 if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
@@ -475,6 +487,13 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
             o.root = d_root;
         }
         o.all_netns = d_all_netns;
+        res.command = std::move(o);
+    } else if (report->parsed()) {
+        ReportOptions o;
+        o.out = finish_output(r_out);
+        o.inputs = r_inputs;
+        if (!r_middlebox.empty())
+            o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r_middlebox);
         res.command = std::move(o);
     }
     return res;

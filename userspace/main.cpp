@@ -24,6 +24,8 @@ int main(int argc, char **argv) {
                     return run_enforce(opts);
                 else if constexpr (std::is_same_v<T, DoctorOptions>)
                     return run_doctor(opts);
+                else if constexpr (std::is_same_v<T, ReportOptions>)
+                    return run_report(opts);
                 else
                     return run_audit(opts);
             },

@@ -90,8 +90,14 @@ struct DoctorOptions {
     bool all_netns = false;
 };
 
+struct ReportOptions {
+    OutputOptions out;               // json or text, to stdout
+    std::vector<std::string> inputs; // empty: stdin; "-": stdin
+    std::optional<milliseconds> middlebox_timeout;
+};
+
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions>;
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
 
 } // namespace rstwatch
