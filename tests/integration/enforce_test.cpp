@@ -2,13 +2,8 @@
 // the kernel changes real sockets; every value is checked with getsockopt
 // inside the application (rw_ka_probe) and in the keepalive_enforced events.
 //
-// Not here yet: the middlebox-lab scenario (keepalive off, idle longer than the
-// lab's timeout, client inside an enforced cgroup with --idle shorter than the
-// timeout: the connection survives). It needs scripts/lab.sh. With the lab up,
-// it is: Enforce enf({"--cgroup", cg.rel(), "--idle", "2s"}); then
-// Child client(in_cgroup(cg, <lab client wrapper>({peer_bin(), "client", "--addr",
-// <server>, "--port", <port>, "--idle-ms", "7000", "--write"}))) and
-// expect "wrote" (and no reset) instead of "result errno 104".
+// The middlebox-lab scenario (an unmodified client inside an enforced cgroup
+// survives the firewall's idle timeout) is in lab_test.cpp, next to the lab.
 #include <atomic>
 #include <csignal>
 #include <fstream>

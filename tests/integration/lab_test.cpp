@@ -428,3 +428,53 @@ TEST(LabAudit, IdleConnectionIsExpiredAndKeepaliveOneProtected) {
     EXPECT_EQ(idle.client->expect("result", 10s), "errno 104");
     EXPECT_EQ(kept.client->expect("result", 10s), "OK");
 }
+
+// Issue 6 in the lab: the application never enables keepalive, but its cgroup
+// is enforced with an idle below the firewall's timeout, so the connection
+// outlives an idle period that otherwise gets it reset.
+TEST(LabReject, EnforcedKeepaliveKeepsAnUnmodifiedApplicationAlive) {
+    RW_REQUIRE_LAB();
+    Lab lab("reject");
+    ASSERT_TRUE(lab.up());
+    TestCgroup cg("lab-enforce");
+    Child enforce({rstwatch_bin(), "enforce", "--cgroup", cg.relative(), "--idle", "2s",
+                   "--interval", "1s", "--middlebox-timeout", std::to_string(kCtTimeoutS) + "s"});
+    auto ready = enforce.read_line(20s);
+    ASSERT_TRUE(ready && ready->find("\"enforce_start\"") != std::string::npos)
+        << (ready ? *ready : "") << enforce.stderr_text();
+    Session s({"--events", "reset,timeout", "--middlebox-timeout",
+               std::to_string(kCtTimeoutS) + "s", "--netns", lab["CLIENT_NETNS_INODE"]});
+
+    auto server = std::make_unique<Child>(
+        lab.in("SERVER_NS", {peer_bin(), "server", "--addr", lab["SERVER_ADDR"], "--port", "0",
+                             "--hold-ms", "40000"}));
+    const int sport = std::stoi(server->expect("listening"));
+    // Exactly the client of scenario 1 (no keepalive option), inside the cgroup.
+    Child client(
+        cg.wrap(lab.in("CLIENT_NS", {peer_bin(), "client", "--addr", lab["SERVER_ADDR"], "--port",
+                                     std::to_string(sport), "--idle-ms", std::to_string(kIdleMs),
+                                     "--write", "--hold-ms", "1500", "--name", "rw_lab_enf"})));
+    const int cport = std::stoi(client.expect("connected"));
+    client.expect("wrote", 20s);
+    EXPECT_EQ(client.expect("result", 10s), "OK");
+    client.wait();
+    auto events = s.stop();
+    EXPECT_TRUE(owned_by(events, "tcp_reset", client.pid()).empty()) << json(events).dump(2);
+    EXPECT_TRUE(owned_by(events, "tcp_timeout", client.pid()).empty()) << json(events).dump(2);
+
+    enforce.signal(SIGINT);
+    bool applied = false;
+    for (auto &line : enforce.read_all(20s)) {
+        json e = json::parse(line, nullptr, false);
+        if (e.is_object() && e["event"] == "keepalive_enforced" && e["local"]["port"] == cport) {
+            applied = true;
+            EXPECT_EQ(e["process"]["pid"], client.pid());
+            EXPECT_EQ(e["previous"]["enabled"], false);
+            EXPECT_EQ(e["applied"]["enabled"], true);
+            EXPECT_EQ(e["applied"]["idle_s"], 2);
+            EXPECT_EQ(e["dry_run"], false);
+        }
+    }
+    EXPECT_TRUE(applied) << "no keepalive_enforced event for the client's connection";
+    EXPECT_EQ(enforce.wait(), 0) << enforce.stderr_text();
+}
