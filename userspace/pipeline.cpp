@@ -60,36 +60,26 @@ int TracePipeline::on_sample(const void *data, std::size_t size) {
 void TracePipeline::on_reset(const rw_reset &r) {
     ++resets_;
     if (r.direction == RW_DIR_SENT) {
-        // A received reset that arrived first may be waiting for this one.
-        for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-            if (OriginTracker::pairs(*it, r)) {
-                rw_reset received = *it;
-                pending_.erase(it);
-                emit_reset(received, Origin::peer);
-                emit_reset(r, Origin::local);
-                return;
-            }
-        }
-        origins_.on_sent(r);
+        ready_.clear();
+        origins_.on_sent(r, ready_);
+        // A received reset that arrived first and waited for this one.
+        for (auto &[rec, origin] : ready_)
+            emit_reset(rec, origin);
         emit_reset(r, Origin::local);
         return;
     }
-    if (origins_.matched_sent(r))
-        emit_reset(r, Origin::peer);
-    else
-        pending_.push_back(r);
+    if (auto origin = origins_.on_received(r)) emit_reset(r, *origin);
 }
 
 void TracePipeline::flush_pending(std::uint64_t now_ns, bool force) {
-    while (!pending_.empty() && (force || now_ns >= pending_.front().hdr.ts_ns + kPairWaitNs)) {
-        rw_reset r = pending_.front();
-        pending_.pop_front();
-        emit_reset(r, OriginTracker::without_peer_reset(r));
-    }
+    ready_.clear();
+    origins_.release(now_ns, force, ready_);
+    for (auto &[rec, origin] : ready_)
+        emit_reset(rec, origin);
 }
 
 std::uint64_t TracePipeline::pending_deadline() const {
-    return pending_.empty() ? 0 : pending_.front().hdr.ts_ns + kPairWaitNs;
+    return origins_.next_deadline();
 }
 
 void TracePipeline::emit_reset(const rw_reset &r, Origin origin) {

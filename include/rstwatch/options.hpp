@@ -98,6 +98,7 @@ struct ReportOptions {
 
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
+using Command =
+    std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
 
 } // namespace rstwatch

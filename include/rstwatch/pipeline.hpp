@@ -87,10 +87,10 @@ class TracePipeline {
     CgroupResolver &cgroups_;
     const KernelFacts &kernel_;
     const WallClock &clock_;
+    // Pairs received resets with their peer's sent reset; holds a received
+    // reset up to 100 ms for it.
     OriginTracker origins_;
-    // How long a received reset waits for its peer's sent reset.
-    static constexpr std::uint64_t kPairWaitNs = 100'000'000;
-    std::deque<rw_reset> pending_;
+    std::vector<std::pair<rw_reset, Origin>> ready_; // scratch, reused
     std::uint64_t events_ = 0, resets_ = 0, timeouts_ = 0, filtered_ = 0, malformed_ = 0;
 };
 
