@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "rstwatch/decode.hpp"
@@ -48,11 +49,43 @@ void set_prog(bpf_program *p, bool on) {
     bpf_program__set_autoload(p, on);
 }
 
+// 1 supported, 0 not; a probe that cannot run (<0) counts as supported so the
+// real load reports the real error.
+bool probe_ok(int r) {
+    return r != 0;
+}
+
+std::string kernel_release() {
+    utsname u{};
+    uname(&u);
+    return u.release;
+}
+
+// The ring buffer (5.8) is the one hard floor: every record travels through it.
+void require_ringbuf(const std::string &release) {
+    if (!probe_ok(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr)))
+        throw EnvironmentError("kernel " + release +
+                               " has no BPF ring buffer; rstwatch needs Linux 5.8 or later "
+                               "(supported kernels: docs/kernels.md)");
+}
+
+// Whether cgroup/setsockopt programs may call the helpers that name the calling
+// task. 6.1 allows them; 5.10 rejects the program ("unknown func").
+bool cgroup_sockopt_knows_caller() {
+    for (auto fn :
+         {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid, BPF_FUNC_get_current_comm})
+        if (!probe_ok(libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, fn, nullptr)))
+            return false;
+    return true;
+}
+
 } // namespace
 
 Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
     require_btf();
+    const std::string release = kernel_release();
+    require_ringbuf(release);
 
     trace_bpf *raw = trace_bpf::open();
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
@@ -84,6 +117,21 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
             log_warn("no cgroup v2 mount: setsockopt calls are not tracked (keepalive state still "
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup &&
+            !probe_ok(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr))) {
+            log_warn("kernel " + release +
+                     " has no cgroup/setsockopt programs: setsockopt calls are not tracked "
+                     "(keepalive state still comes from each socket at reset time)");
+            hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup && !cgroup_sockopt_knows_caller()) {
+            log_warn("kernel " + release +
+                     ": cgroup/setsockopt programs cannot call bpf_get_current_pid_tgid, so "
+                     "keepalive options are credited to the socket's recorded owner and an "
+                     "accepted socket keeps its listener's owner (--events keepalive names the "
+                     "caller)");
+            ro->cfg_sockopt_caller = false;
         }
         if (hook_ == SockoptHook::syscall) ensure_tracefs();
     } else {
@@ -143,7 +191,14 @@ void Tracer::attach_all(const TracerConfig &) {
         // A BPF link: multi-attach, so other programs on the root cgroup (and a
         // second rstwatch) keep working; the kernel detaches it if we die.
         LinkPtr l(bpf_program__attach_cgroup(skel_->progs.rw_cgroup_setsockopt, cgroup_fd_.get()));
-        if (!l) throw bpf_failure("attaching cgroup/setsockopt to " + root, errno);
+        if (!l) {
+            // Optional: resets are still traced and keepalive state read from each socket.
+            log_warn("attaching cgroup/setsockopt to " + root + " failed (" + std::strerror(errno) +
+                     "): setsockopt calls are not tracked (keepalive state still comes from "
+                     "each socket at reset time)");
+            hook_ = SockoptHook::none;
+            return;
+        }
         links_.push_back(std::move(l));
     }
 }
