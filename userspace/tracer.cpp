@@ -87,7 +87,18 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     const std::string release = kernel_release();
     require_ringbuf(release);
 
-    trace_bpf *raw = trace_bpf::open();
+    // libbpf fills CONFIG_HZ (__kconfig) from /boot/config-$(uname -r) or
+    // /proc/config.gz, and refuses to load when neither exists (even for a weak
+    // extern); then the value measured from jiffies is handed over instead.
+    std::string kconfig;
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (hz_fallback) {
+        kconfig = "CONFIG_HZ=" + std::to_string(hz_fallback) + "\n";
+        open_opts.kconfig = kconfig.c_str();
+        log_debug("no readable kernel config: CONFIG_HZ=" + std::to_string(hz_fallback) +
+                  " measured from jiffies");
+    }
+    trace_bpf *raw = trace_bpf::open(&open_opts);
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
     skel_.reset(raw);
 
