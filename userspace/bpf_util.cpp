@@ -37,9 +37,18 @@ namespace {
 std::mutex g_warn_mu;
 std::deque<std::string> g_warnings;
 
-int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
-    char buf[1024];
-    vsnprintf(buf, sizeof(buf), fmt, args);
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) try {
+    // Sized to the message: a verifier log arrives as one message of many
+    // lines, and its last lines say why the program was rejected.
+    va_list copy;
+    va_copy(copy, args);
+    int n = vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0) return 0;
+    std::string text(std::size_t(n) + 1, '\0');
+    vsnprintf(text.data(), text.size(), fmt, args);
+    text.resize(std::size_t(n));
+    const char *buf = text.c_str();
     if (level == LIBBPF_DEBUG) {
         if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
         return 0;
@@ -55,6 +64,8 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
     }
     if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
     return 0;
+} catch (...) {
+    return 0; // never throw through libbpf's C frames
 }
 
 } // namespace
