@@ -1,0 +1,555 @@
+#!/usr/bin/python3
+"""Host side of the kernel matrix (scripts/vm-matrix.sh).
+
+check:  check.py --name 6.1 --serial serial.log --expect "reason=0 closed_rst=0 hz=250 release=R"
+                 [--json result.json] [--verbose] ...
+        Reads what scripts/vm/guest-init.sh printed on the serial console (facts,
+        NDJSON sections), checks the events with the expectations of the host
+        integration tests (tests/integration/trace_reset_test.cpp), prints a table
+        and exits 1 on any failure.
+docs:   check.py --docs docs/kernels.md --readme README.md result.json...
+        Renders the "Supported kernels" table from the result files of a run.
+
+Only the Python standard library: it runs with Debian's /usr/bin/python3.
+"""
+import argparse
+import datetime
+import json
+import re
+import sys
+
+MISSING = object()
+
+# What a kernel row can lack, and why (shown in the docs when a row's
+# expectations say the kernel does not have it).
+FEATURES = [
+    # key, label, expectation flag (None: always required), why it is missing
+    ("reset", "tcp_reset sent/received with owner, ports, state, idle", None, None),
+    ("seeded", "owners of connections made before start (iter/task_file scan)", None, None),
+    ("linger_port", "local port of an SO_LINGER 0 abort (inet_sport)", None, None),
+    ("keepalive", "keepalive state: per-socket options and per-netns sysctl", None, None),
+    ("sockopt_hook", "setsockopt tracking (cgroup/setsockopt)", None, None),
+    ("sockopt_caller", "setsockopt caller named in cgroup/setsockopt (owner of accepted sockets)",
+     "caller", "cgroup/setsockopt programs may not call bpf_get_current_pid_tgid (6.1 may): "
+     "options are credited to the socket's recorded owner"),
+    ("keepalive_events", "keepalive_set events (syscall tracepoints)", None, None),
+    ("audit", "rstwatch audit (socket iterator)", None, None),
+    ("no_kconfig", "no readable kernel config (CONFIG_HZ measured)", None, None),
+    ("kernel_reason", "kernel_reason (enum sk_rst_reason)", "reason",
+     "tcp_send_reset has no `reason` argument before 6.10"),
+    ("closed_rst", "sent RST answering a closed port (no socket)", "closed_rst",
+     "tcp_send_reset is not called without a socket before 6.10 (its event class needed one)"),
+]
+
+
+def dig(obj, path):
+    for part in path.split("."):
+        if not isinstance(obj, dict) or part not in obj:
+            return MISSING
+        obj = obj[part]
+    return obj
+
+
+def show(v):
+    if v is MISSING:
+        return "(missing)"
+    return json.dumps(v) if not isinstance(v, str) else v
+
+
+class Checks:
+    def __init__(self):
+        self.rows = []  # (group, name, expected, got, ok)
+
+    def add(self, group, name, expected, got, ok):
+        self.rows.append((group, name, show(expected), show(got), bool(ok)))
+        return ok
+
+    def eq(self, group, name, got, expected):
+        return self.add(group, name, expected, got, got is not MISSING and got == expected)
+
+    def near(self, group, name, got, target, tol):
+        ok = isinstance(got, (int, float)) and abs(got - target) <= tol
+        return self.add(group, name, f"{target}±{tol}", got, ok)
+
+    def that(self, group, name, ok, expected, got):
+        return self.add(group, name, expected, got, ok)
+
+    def failed(self):
+        return [r for r in self.rows if not r[4]]
+
+    def group_ok(self, group):
+        rows = [r for r in self.rows if r[0] == group]
+        return bool(rows) and all(r[4] for r in rows)
+
+
+def parse_serial(path):
+    facts, sections, errors = {}, {}, []
+    current, done = None, False
+    with open(path, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
+    for raw in text.split("\n"):
+        line = raw.rstrip("\r")
+        if current is not None:
+            if line == f"@@RW-END {current}":
+                current = None
+            else:
+                sections[current].append(line)
+            continue
+        if line.startswith("@@RW-BEGIN "):
+            current = line[len("@@RW-BEGIN "):]
+            sections[current] = []
+        elif line.startswith("@@RW-FACT "):
+            parts = line[len("@@RW-FACT "):].split(" ", 1)
+            facts.setdefault(parts[0], []).append(parts[1] if len(parts) > 1 else "")
+        elif line.startswith("@@RW-ERROR"):
+            errors.append(line)
+        elif line == "@@RW-DONE":
+            done = True
+    return facts, sections, errors, done
+
+
+def ndjson(lines, c, group):
+    events, bad = [], []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            bad.append(line)
+            continue
+        if not (isinstance(e, dict) and e.get("v") == 1 and "event" in e and "ts" in e and "host" in e):
+            bad.append(line)
+            continue
+        events.append(e)
+    c.that(group, "every line is an NDJSON event with v/event/ts/host", not bad, "0 bad lines",
+           f"{len(bad)} bad: {bad[0][:80]}" if bad else "0 bad lines")
+    return events
+
+
+def of(events, kind):
+    return [e for e in events if e.get("event") == kind]
+
+
+def resets_between(events, a, b):
+    out = []
+    for e in of(events, "tcp_reset"):
+        lp, rp = dig(e, "local.port"), dig(e, "remote.port")
+        if (lp, rp) in ((a, b), (b, a)):
+            out.append(e)
+    return out
+
+
+def direction(rsts, d):
+    for e in rsts:
+        if e.get("direction") == d:
+            return e
+    return None
+
+
+def run_checks(args, expect):
+    c = Checks()
+    facts, sections, errors, done = parse_serial(args.serial)
+
+    def fact(k, conv=int):
+        v = facts.get(k)
+        if not v:
+            return MISSING
+        try:
+            return conv(v[0])
+        except ValueError:
+            return MISSING
+
+    reason = expect.get("reason") == "1"
+    closed_rst = expect.get("closed_rst") == "1"
+
+    # ---- boot ----
+    g = "boot"
+    c.that(g, "guest ran the scenario to its end (@@RW-DONE)", done, True, done)
+    c.eq(g, "uname -r", fact("release", str), expect.get("release"))
+    c.that(g, "no scenario errors", not errors, "none", "; ".join(errors)[:160] or "none")
+    c.that(g, "BTF at /sys/kernel/btf/vmlinux", "/sys/kernel/btf/vmlinux" in facts.get("have", []),
+           True, "/sys/kernel/btf/vmlinux" in facts.get("have", []))
+
+    if "release" not in facts:
+        return c, facts, []  # /init never ran: the boot rows say it all
+
+    trace = ndjson(sections.get("trace", []), c, "session")
+    audit = ndjson(sections.get("audit", []), c, "audit")
+    kaev = ndjson(sections.get("ka_events", []), c, "keepalive_events")
+
+    # ---- session ----
+    g = "session"
+    start = (of(trace, "session_start") or [{}])[0]
+    c.eq(g, "session_start.kernel", start.get("kernel", MISSING), expect.get("release"))
+    c.eq(g, "session_start.kernel_reason_available", start.get("kernel_reason_available", MISSING), reason)
+    c.eq(g, "session_start.setsockopt_hook", start.get("setsockopt_hook", MISSING), "cgroup")
+    c.eq(g, "session_start.hz (CONFIG_HZ of the kernel)", start.get("hz", MISSING), int(expect.get("hz", 0)))
+    seeded = start.get("seeded_sockets", MISSING)
+    c.that(g, "session_start.seeded_sockets >= 2", isinstance(seeded, int) and seeded >= 2, ">= 2", seeded)
+    summ = (of(trace, "session_summary") or [{}])[0]
+    c.eq(g, "session_summary.end_reason", summ.get("end_reason", MISSING), "signal")
+    c.eq(g, "session_summary.lost", summ.get("lost", MISSING), 0)
+    c.eq(g, "session_summary.malformed", summ.get("malformed", MISSING), 0)
+    c.eq(g, "agent exit status", fact("agent_exit"), 0)
+
+    # ---- early: owners of a connection made before the agent ----
+    g = "early"
+    srv, cli = fact("early_srv_pid"), fact("early_cli_pid")
+    sport, cport = fact("early_sport"), fact("early_cport")
+    c.eq(g, "client saw ECONNRESET", fact("early_result", str), "errno 104")
+    rst = resets_between(trace, sport, cport)
+    rx, tx = direction(rst, "received"), direction(rst, "sent")
+    c.that(g, "received and sent reset traced", rx is not None and tx is not None, "both",
+           [e.get("direction") for e in rst])
+    rx, tx = rx or {}, tx or {}
+    c.eq(g, "received: process.pid = client", dig(rx, "process.pid"), cli)
+    c.eq(g, "received: process.comm", dig(rx, "process.comm"), "rw_early")
+    c.eq(g, "received: owner_source", dig(rx, "owner_source"), "seeded")
+    c.eq(g, "received: age_ms null (start unknown)", dig(rx, "age_ms"), None)
+    c.eq(g, "received: local.port", dig(rx, "local.port"), cport)
+    c.eq(g, "received: remote.port", dig(rx, "remote.port"), sport)
+    c.eq(g, "sent: process.pid = server", dig(tx, "process.pid"), srv)
+    c.eq(g, "sent: process.comm", dig(tx, "process.comm"), "rw_early_srv")
+    c.eq(g, "sent: local.port after SO_LINGER 0", dig(tx, "local.port"), sport)
+    c.eq(g, "sent: verdict", dig(tx, "verdict"), "local_abort")
+
+    # ---- linger: SO_LINGER 0 abort, agent already running ----
+    g = "linger"
+    srv, cli = fact("linger_srv_pid"), fact("linger_cli_pid")
+    sport, cport = fact("linger_sport"), fact("linger_cport")
+    c.eq(g, "client saw ECONNRESET", fact("linger_result", str), "errno 104")
+    rst = resets_between(trace, sport, cport)
+    c.eq(g, "exactly 2 resets on the connection", len(rst), 2)
+    rx, tx = direction(rst, "received") or {}, direction(rst, "sent") or {}
+    c.eq(g, "received: direction", dig(rx, "direction"), "received")
+    c.eq(g, "received: process.pid = client", dig(rx, "process.pid"), cli)
+    c.eq(g, "received: process.comm", dig(rx, "process.comm"), "rw_cli")
+    c.eq(g, "received: process.uid", dig(rx, "process.uid"), 0)
+    c.eq(g, "received: owner_source", dig(rx, "owner_source"), "connect")
+    c.eq(g, "received: local.addr", dig(rx, "local.addr"), "127.0.0.1")
+    c.eq(g, "received: local.port", dig(rx, "local.port"), cport)
+    c.eq(g, "received: remote.port", dig(rx, "remote.port"), sport)
+    c.eq(g, "received: state", dig(rx, "state"), "ESTABLISHED")
+    c.eq(g, "received: family", dig(rx, "family"), "ipv4")
+    c.eq(g, "received: origin", dig(rx, "origin"), "peer")
+    c.near(g, "received: idle_ms (idle 2 s before the abort)", dig(rx, "idle_ms"), 2000, 300)
+    c.near(g, "received: age_ms", dig(rx, "age_ms"), 2000, 300)
+    c.eq(g, "received: netns", dig(rx, "netns"), fact("netns"))
+    c.eq(g, "received: kernel_reason null (receive side)", dig(rx, "kernel_reason"), None)
+    c.eq(g, "sent: direction", dig(tx, "direction"), "sent")
+    c.eq(g, "sent: process.pid = server", dig(tx, "process.pid"), srv)
+    c.eq(g, "sent: process.comm", dig(tx, "process.comm"), "rw_srv")
+    c.eq(g, "sent: local.port after SO_LINGER 0", dig(tx, "local.port"), sport)
+    c.eq(g, "sent: remote.port", dig(tx, "remote.port"), cport)
+    c.eq(g, "sent: verdict", dig(tx, "verdict"), "local_abort")
+    c.eq(g, "sent: origin", dig(tx, "origin"), "local")
+    kr = dig(tx, "kernel_reason")
+    if reason:
+        c.that(g, "sent: kernel_reason named from BTF", isinstance(kr, str) and kr != "", "a name", kr)
+    else:
+        c.eq(g, "sent: kernel_reason null (no reason argument)", kr, None)
+
+    # ---- keepalive: per-socket options vs sysctl ----
+    g = "keepalive"
+    intvl, ka_time = fact("sysctl_tcp_keepalive_intvl"), fact("sysctl_tcp_keepalive_time")
+    probes = fact("sysctl_tcp_keepalive_probes")
+    on = direction(resets_between(trace, fact("ka_on_sport"), fact("ka_on_cport")), "received") or {}
+    off = direction(resets_between(trace, fact("ka_off_sport"), fact("ka_off_cport")), "received") or {}
+    c.eq(g, "SO_KEEPALIVE client: process.pid", dig(on, "process.pid"), fact("ka_on_cli_pid"))
+    c.eq(g, "SO_KEEPALIVE client: keepalive.enabled", dig(on, "keepalive.enabled"), True)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.idle_s (TCP_KEEPIDLE)", dig(on, "keepalive.idle_s"), 42)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.source", dig(on, "keepalive.source"), "socket")
+    c.eq(g, "SO_KEEPALIVE client: keepalive.probes (TCP_KEEPCNT)", dig(on, "keepalive.probes"), 3)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.interval_s (sysctl)", dig(on, "keepalive.interval_s"), intvl)
+    c.eq(g, "plain client: process.pid", dig(off, "process.pid"), fact("ka_off_cli_pid"))
+    c.eq(g, "plain client: keepalive.enabled", dig(off, "keepalive.enabled"), False)
+    c.eq(g, "plain client: keepalive.idle_s (sysctl)", dig(off, "keepalive.idle_s"), ka_time)
+    c.eq(g, "plain client: keepalive.interval_s", dig(off, "keepalive.interval_s"), intvl)
+    c.eq(g, "plain client: keepalive.probes", dig(off, "keepalive.probes"), probes)
+    c.eq(g, "plain client: keepalive.source", dig(off, "keepalive.source"), "sysctl")
+
+    # ---- refused: RST for a closed port ----
+    g = "refused"
+    port, cport, pid = fact("refused_port"), fact("refused_cport"), fact("refused_pid")
+    c.eq(g, "client saw ECONNREFUSED", fact("refused_errno"), 111)
+    rst = resets_between(trace, port, cport)
+    rx, tx = direction(rst, "received") or {}, direction(rst, "sent")
+    c.eq(g, "received: process.pid = client", dig(rx, "process.pid"), pid)
+    c.eq(g, "received: state", dig(rx, "state"), "SYN_SENT")
+    c.eq(g, "received: verdict", dig(rx, "verdict"), "no_socket")
+    c.eq(g, "received: idle_ms null", dig(rx, "idle_ms"), None)
+    # Without the sent side the agent cannot tell who sent the RST.
+    c.eq(g, "received: origin", dig(rx, "origin"), "peer" if closed_rst else "unknown")
+    if closed_rst:
+        tx = tx or {}
+        c.that(g, "sent reset traced (sk NULL)", bool(tx), "present", "present" if tx else "absent")
+        c.eq(g, "sent: process null", dig(tx, "process"), None)
+        c.eq(g, "sent: local.addr", dig(tx, "local.addr"), "127.0.0.1")
+        c.eq(g, "sent: local.port", dig(tx, "local.port"), port)
+        c.eq(g, "sent: remote.addr", dig(tx, "remote.addr"), "127.0.0.1")
+        c.eq(g, "sent: remote.port", dig(tx, "remote.port"), cport)
+        c.eq(g, "sent: verdict", dig(tx, "verdict"), "no_socket")
+        c.eq(g, "sent: kernel_reason", dig(tx, "kernel_reason"), "NO_SOCKET" if reason else None)
+        c.eq(g, "sent: keepalive null", dig(tx, "keepalive"), None)
+    else:
+        # Asserted, so a kernel that starts tracing it shows up as a change.
+        c.that(g, "no sent reset (kernel does not trace it)", tx is None, "absent",
+               "absent" if tx is None else "present")
+
+    # ---- audit: rstwatch audit while both keepalive connections are open ----
+    g = "audit"
+    c.eq(g, "rstwatch audit exit status", fact("audit_rc"), 0)
+    socks = of(audit, "audit_socket")
+
+    def sock_of(pid, lport):
+        for e in socks:
+            if dig(e, "process.pid") == pid and dig(e, "local.port") == lport:
+                return e
+        return {}
+    a_on = sock_of(fact("ka_on_cli_pid"), fact("ka_on_cport"))
+    a_off = sock_of(fact("ka_off_cli_pid"), fact("ka_off_cport"))
+    a_srv = sock_of(fact("ka_on_srv_pid"), fact("ka_on_sport"))
+    c.that(g, "SO_KEEPALIVE client socket listed", bool(a_on), "present", "present" if a_on else "absent")
+    c.eq(g, "SO_KEEPALIVE client: process.comm", dig(a_on, "process.comm"), "rw_ka_on")
+    c.eq(g, "SO_KEEPALIVE client: remote.port", dig(a_on, "remote.port"), fact("ka_on_sport"))
+    c.eq(g, "SO_KEEPALIVE client: state", dig(a_on, "state"), "ESTABLISHED")
+    c.eq(g, "SO_KEEPALIVE client: keepalive.enabled", dig(a_on, "keepalive.enabled"), True)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.idle_s", dig(a_on, "keepalive.idle_s"), 42)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.probes", dig(a_on, "keepalive.probes"), 3)
+    c.eq(g, "SO_KEEPALIVE client: keepalive.source", dig(a_on, "keepalive.source"), "socket")
+    c.that(g, "plain client socket listed", bool(a_off), "present", "present" if a_off else "absent")
+    c.eq(g, "plain client: keepalive.enabled", dig(a_off, "keepalive.enabled"), False)
+    c.eq(g, "plain client: keepalive.idle_s (sysctl)", dig(a_off, "keepalive.idle_s"), ka_time)
+    c.eq(g, "plain client: keepalive.source", dig(a_off, "keepalive.source"), "sysctl")
+    c.eq(g, "accepted socket: owner is the server", dig(a_srv, "process.comm"), "rw_ka_srv")
+    procs = [e for e in of(audit, "audit_process") if dig(e, "process.pid") == fact("ka_off_cli_pid")]
+    p = procs[0] if procs else {}
+    c.eq(g, "audit_process plain client: sockets", dig(p, "sockets"), 1)
+    c.eq(g, "audit_process plain client: without_keepalive", dig(p, "without_keepalive"), 1)
+
+    # ---- sockopt hook: per-process options seen by cgroup/setsockopt ----
+    g = "sockopt_hook"
+    ps = [e for e in of(trace, "process_summary") if dig(e, "process.pid") == fact("ka_on_cli_pid")]
+    opts = dig(ps[0], "keepalive_options_set") if ps else MISSING
+    want = ["SO_KEEPALIVE", "TCP_KEEPIDLE", "TCP_KEEPCNT"]
+    c.that(g, "process_summary keepalive_options_set (SO_KEEPALIVE client)",
+           isinstance(opts, list) and all(o in opts for o in want), want, opts)
+    caller = expect.get("caller") == "1"
+    said = any("cannot call bpf_get_current_pid_tgid" in l for l in sections.get("trace.err", []))
+    c.that(g, "degraded-mode warning on stderr iff the helpers are missing", said != caller,
+           "warning" if not caller else "no warning", "warning" if said else "no warning")
+    ps = [e for e in of(trace, "process_summary") if dig(e, "process.pid") == fact("linger_cli_pid")]
+    c.eq(g, "process_summary resets_received (linger client)", dig(ps[0], "resets_received") if ps else MISSING, 1)
+
+    # ---- keepalive_set events: syscall tracepoints (--events keepalive) ----
+    g = "keepalive_events"
+    start = (of(kaev, "session_start") or [{}])[0]
+    c.eq(g, "session_start.setsockopt_hook", start.get("setsockopt_hook", MISSING), "syscall")
+    pid = fact("sockopts_pid")
+    sets = [e for e in of(kaev, "keepalive_set") if dig(e, "process.pid") == pid]
+    calls = facts.get("sockopt", [])
+    c.that(g, "one keepalive_set per setsockopt call", len(sets) == len(calls) and len(calls) == 8,
+           f"{len(calls)} (8 calls)", len(sets))
+    level_names = {"1": "SOL_SOCKET", "6": "IPPROTO_TCP"}
+    for i, call in enumerate(calls):
+        name, level, value, result, fd = call.split()
+        e = sets[i] if i < len(sets) else {}
+        got = (dig(e, "option"), dig(e, "level"), dig(e, "value"), dig(e, "result"), dig(e, "fd"))
+        exp = (name, level_names.get(level, "OTHER"), int(value), int(result), int(fd))
+        c.that(g, f"call {i + 1}: {name} level {level} = {value} -> {result}", got == exp,
+               " ".join(map(str, exp)), " ".join(show(x) for x in got))
+        if name == "SO_KEEPALIVE" and level == "6":
+            c.eq(g, f"call {i + 1}: misdirected", dig(e, "misdirected"), True)
+
+    # ---- no readable kernel config: CONFIG_HZ measured and handed to libbpf ----
+    g = "no_kconfig"
+    nocfg = ndjson(sections.get("noconfig", []), c, g)
+    c.eq(g, "rstwatch trace exit status", fact("noconfig_rc"), 0)
+    start = (of(nocfg, "session_start") or [{}])[0]
+    c.eq(g, "session_start.hz (measured)", start.get("hz", MISSING), int(expect.get("hz", 0)))
+
+    warnings = [l for l in sections.get("trace.err", []) + sections.get("audit.err", [])
+                + sections.get("ka_events.err", []) if l.strip()]
+    return c, facts, warnings
+
+
+def print_table(name, title, c, verbose):
+    groups = []
+    for r in c.rows:
+        if r[0] not in groups:
+            groups.append(r[0])
+    print(f"\n== {name}: {title}")
+    print(f"   {'group':<18} {'checks':>7}  result")
+    for g in groups:
+        rows = [r for r in c.rows if r[0] == g]
+        ok = sum(r[4] for r in rows)
+        print(f"   {g:<18} {ok:>3}/{len(rows):<3}  {'PASS' if ok == len(rows) else 'FAIL'}")
+    shown = c.rows if verbose else c.failed()
+    if shown:
+        w = max(len(f"{r[0]}: {r[1]}") for r in shown)
+        for r in shown:
+            label = f"{r[0]}: {r[1]}"
+            print(f"   {'ok  ' if r[4] else 'FAIL'} {label:<{w}}  expected {r[2]}  got {r[3]}")
+
+
+def cmd_check(args):
+    expect = dict(kv.split("=", 1) for kv in args.expect.split())
+    c, facts, warnings = run_checks(args, expect)
+    failed = c.failed()
+    title = (f"{expect.get('release')} ({args.package} {args.version}), "
+             f"vm {args.vm_ms / 1000:.1f} s, qemu exit {args.qemu_rc}")
+    print_table(args.name, title, c, args.verbose)
+    features = {}
+    for key, label, flag, why in FEATURES:
+        available = flag is None or expect.get(flag) == "1"
+        group = {"reset": "linger", "seeded": "early", "linger_port": "linger",
+                 "kernel_reason": "linger", "closed_rst": "refused",
+                 "sockopt_caller": "sockopt_hook"}.get(key, key)
+        features[key] = {"label": label, "available": available, "why": None if available else why,
+                         "passed": c.group_ok(group)}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"name": args.name, "release": expect.get("release"), "package": args.package,
+                       "version": args.version, "hz": expect.get("hz"), "vm_ms": args.vm_ms,
+                       "fetch_ms": args.fetch_ms, "scenario_ms": int((facts.get("scenario_ms") or [0])[0]),
+                       "agent_ready_ms": int((facts.get("agent_ready_ms") or [0])[0]),
+                       "checks": len(c.rows), "failed": len(failed), "features": features,
+                       "agent_warnings": warnings,
+                       "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")},
+                      f, indent=1)
+    return 1 if failed else 0
+
+
+BEGIN, END = "<!-- BEGIN vm-matrix (generated by scripts/vm-matrix.sh --update-docs) -->", "<!-- END vm-matrix -->"
+
+
+def kernel_table(results):
+    lines = ["| Kernel | Debian package | Works | Unavailable, and why | Checks |",
+             "|---|---|---|---|---|"]
+    for r in results:
+        works = [f["label"] for f in r["features"].values() if f["available"] and f["passed"]]
+        broken = [f["label"] for f in r["features"].values() if f["available"] and not f["passed"]]
+        missing = [f"{f['label']}: {f['why']}" for f in r["features"].values() if not f["available"]]
+        works_s = "; ".join(works) + ("; **failing: " + "; ".join(broken) + "**" if broken else "")
+        lines.append(f"| {r['name']} (`{r['release']}`) | {r['package']} {r['version']} | {works_s} | "
+                     f"{'; '.join(missing) or 'nothing'} | {r['checks'] - r['failed']}/{r['checks']} |")
+    return lines
+
+
+def cmd_docs(args):
+    results = []
+    for p in args.results:
+        with open(p) as f:
+            results.append(json.load(f))
+    date = max(r["date"] for r in results)
+    table = kernel_table(results)
+    body = [
+        "# Supported kernels",
+        "",
+        BEGIN,
+        f"Last kernel-matrix run: {date}. Each kernel is a current Debian cloud kernel booted under",
+        "qemu (software emulation) by `scripts/vm-matrix.sh`, running the same static rstwatch against",
+        "scripted loopback traffic; the host checks every event (owner pid, keepalive state and source,",
+        "idle time, direction, ports) with the expectations of the host integration tests.",
+        "",
+    ] + table + [
+        "",
+        "| Kernel | boot + scenario (s) | agent start in the guest (ms) | CONFIG_HZ | agent warnings |",
+        "|---|---|---|---|---|",
+    ]
+    for r in results:
+        warn = "<br>".join(w.replace("|", "\\|") for w in r["agent_warnings"]) or "none"
+        body.append(f"| {r['name']} | {r['vm_ms'] / 1000:.1f} | {r['agent_ready_ms']} | {r['hz']} | {warn} |")
+    body += [END, ""]
+    with open(args.docs, "w") as f:
+        f.write("\n".join(body) + KERNELS_MD_TAIL)
+
+    if args.readme:
+        block = [BEGIN, f"Tested by `scripts/vm-matrix.sh` on {date} (details: [docs/kernels.md](docs/kernels.md)).",
+                 ""] + table + [END]
+        try:
+            with open(args.readme) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        if BEGIN in text and END in text:
+            text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: "\n".join(block), text,
+                          flags=re.S)
+        else:
+            text = text.rstrip("\n") + ("\n\n" if text else "") + "## Supported kernels\n\n" + \
+                "\n".join(block) + "\n"
+        with open(args.readme, "w") as f:
+            f.write(text)
+    return 0
+
+
+KERNELS_MD_TAIL = """
+The host kernel of development and CI (6.18) is covered by the privileged integration
+tests (`scripts/test.sh`) rather than by this matrix.
+
+## How it works
+
+- `scripts/vm-matrix.sh` resolves each kernel through a Debian meta-package
+  (`linux-image-cloud-amd64`, `linux-image-6.12-cloud-amd64`), downloads it with
+  `apt-get download`, unpacks it with `dpkg -x` and caches it per version. Kernels of
+  another Debian release (5.10 from bullseye) come through a private apt configuration
+  inside the cache directory, derived from the host's own apt sources.
+- One static rstwatch and the static traffic helper `rw_peer` go into a busybox
+  initramfs together with the kernel's config at `/boot/config-$(uname -r)` (libbpf
+  resolves `CONFIG_HZ` from it). `/init` (`scripts/vm/guest-init.sh`) runs the scenarios
+  and prints facts and NDJSON between markers on the serial console;
+  `scripts/vm/check.py` judges them on the host.
+- Scenarios: an SO_LINGER 0 abort of a connection whose owners started before the
+  agent (start-up scan), the same with the agent already running (owners, ports, idle
+  time, verdicts), SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPCNT set per socket against the
+  sysctl defaults, `rstwatch audit` on open connections, a connection refused by a
+  closed port, and `--events keepalive` (setsockopt syscall tracepoints).
+- Adding a kernel is one line in the `KERNELS` table of the script, with its
+  expectations (`reason=`, `closed_rst=`).
+
+## Kernel differences the code handles (CO-RE, no version checks)
+
+- `tcp_send_reset` gained its `enum sk_rst_reason` argument in 6.10. The loader looks
+  at the tracepoint's BTF prototype and sets `cfg_rst_reason_arg`; with it false the
+  verifier drops the read of the third argument, which older kernels would reject.
+  `kernel_reason` is null there.
+- Before 6.10 `tcp_send_reset` is not called for an RST that answers a packet with no
+  socket (a closed port); only the receiving side of such a reset is traced there.
+- After an SO_LINGER 0 close the socket has released its port (`skc_num` reads 0) when
+  the RST goes out, on every kernel; the local port is read from `inet_sport`.
+- `struct sock_cgroup_data` and `struct cgroup` changed layout in 5.15 and 6.0; both
+  flavours live in `bpf/compat.bpf.h`.
+- `net.ipv4.tcp_keepalive_probes` changed from int to u8 in 6.0 (read as a probed
+  bitfield).
+- Features a kernel cannot offer are detected at start-up and reported on stderr, not
+  fatal: the cgroup/setsockopt hook (without it, keepalive state still comes from each
+  socket at reset time).
+"""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name")
+    ap.add_argument("--serial")
+    ap.add_argument("--expect", default="")
+    ap.add_argument("--package", default="?")
+    ap.add_argument("--version", default="?")
+    ap.add_argument("--qemu-rc", type=int, default=0)
+    ap.add_argument("--vm-ms", type=int, default=0)
+    ap.add_argument("--fetch-ms", type=int, default=0)
+    ap.add_argument("--json")
+    ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--docs")
+    ap.add_argument("--readme")
+    ap.add_argument("results", nargs="*")
+    args = ap.parse_args()
+    if args.docs:
+        return cmd_docs(args)
+    if not (args.name and args.serial):
+        ap.error("--name and --serial are required to check a run")
+    return cmd_check(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
