@@ -289,8 +289,9 @@ if ((build)); then
     log "building the static agent in $build_dir"
     if ! BUILD_DIR=$build_dir scripts/build.sh -DRW_STATIC=ON -DRW_BUILD_TESTS=OFF >"$work/build.log" 2>&1; then
         tail -n 40 "$work/build.log" >&2
-        echo "vm-matrix: the static build failed (full log: $work/build.log)" >&2
-        keep=1
+        mkdir -p "$cache/failed"
+        cp "$work/build.log" "$cache/failed/build.log"
+        echo "vm-matrix: the static build failed (full log: $cache/failed/build.log)" >&2
         exit 1
     fi
 fi
@@ -332,7 +333,8 @@ for row in "${rows[@]}"; do
     log "$name: booting $k_rel under qemu (tcg, limit ${vm_timeout}s)"
     t_vm=$(date +%s%N)
     set +e
-    timeout --kill-after=10 "$vm_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 1024 \
+    # --foreground: Ctrl-C reaches qemu instead of waiting for the time limit.
+    timeout --foreground --kill-after=10 "$vm_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 1024 \
         -nodefaults -display none -serial stdio -net none -no-reboot \
         -kernel "$k_dir/vmlinuz" -initrd "$kw/initrd.gz" \
         -append "console=ttyS0 panic=-1 rdinit=/init" </dev/null >"$kw/serial.log" 2>"$kw/qemu.err"
@@ -355,7 +357,12 @@ for row in "${rows[@]}"; do
         log "$name: FAILED; last lines of the serial console:"
         tail -n 30 "$kw/serial.log" | tr -d '\r' | sed 's/^/    /' >&2
         [ -s "$kw/qemu.err" ] && sed 's/^/    qemu: /' "$kw/qemu.err" | grep -v 'TCG doesn.t support' >&2
-        keep=1
+        # The work directory goes; the evidence stays (small).
+        mkdir -p "$cache/failed"
+        cp "$kw/serial.log" "$cache/failed/$name.serial.log"
+        log "$name: full serial log: $cache/failed/$name.serial.log (--verbose lists every check)"
+    else
+        rm -f "$cache/failed/$name.serial.log"
     fi
     results+=("$kw/result.json")
     verdict=PASS

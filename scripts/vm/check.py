@@ -20,25 +20,39 @@ import sys
 
 MISSING = object()
 
-# What a kernel row can lack, and why (shown in the docs when a row's
-# expectations say the kernel does not have it).
+# What the matrix shows per kernel: the check group that proves it, a short name
+# (README), a label (docs/kernels.md), and for what a kernel may lack, the row
+# expectation that says so and why it is missing there.
 FEATURES = [
-    # key, label, expectation flag (None: always required), why it is missing
-    ("reset", "tcp_reset sent/received with owner, ports, state, idle", None, None),
-    ("seeded", "owners of connections made before start (iter/task_file scan)", None, None),
-    ("linger_port", "local port of an SO_LINGER 0 abort (inet_sport)", None, None),
-    ("keepalive", "keepalive state: per-socket options and per-netns sysctl", None, None),
-    ("sockopt_hook", "setsockopt tracking (cgroup/setsockopt)", None, None),
-    ("sockopt_caller", "setsockopt caller named in cgroup/setsockopt (owner of accepted sockets)",
-     "caller", "cgroup/setsockopt programs may not call bpf_get_current_pid_tgid (6.1 may): "
-     "options are credited to the socket's recorded owner"),
-    ("keepalive_events", "keepalive_set events (syscall tracepoints)", None, None),
-    ("audit", "rstwatch audit (socket iterator)", None, None),
-    ("no_kconfig", "no readable kernel config (CONFIG_HZ measured)", None, None),
-    ("kernel_reason", "kernel_reason (enum sk_rst_reason)", "reason",
+    # key, group, short, label, expectation flag (None: always required), why missing
+    ("reset", "linger", "resets with owners", "tcp_reset sent and received: owner pid/comm, "
+     "ports, state, idle and age, verdict, origin", None, None),
+    ("seeded", "early", "pre-start owners", "owners of connections made before the agent "
+     "(iter/task_file scan)", None, None),
+    ("linger_port", "linger", "SO_LINGER 0 port", "local port of an SO_LINGER 0 abort "
+     "(read from inet_sport)", None, None),
+    ("keepalive", "keepalive", "keepalive state", "keepalive state: per-socket options vs "
+     "sysctl", None, None),
+    ("sockopt_hook", "sockopt_hook", "setsockopt tracking", "setsockopt tracking with "
+     "cgroup/setsockopt (process_summary options)", None, None),
+    ("sockopt_caller", "sockopt_hook", "setsockopt caller", "the caller of setsockopt named "
+     "in cgroup/setsockopt (refines the owner of accepted sockets)", "caller",
+     "cgroup/setsockopt programs may not call bpf_get_current_pid_tgid here (5.10 no, 6.1 "
+     "yes); options are credited to the socket's recorded owner"),
+    ("keepalive_events", "keepalive_events", "keepalive_set events", "keepalive_set events "
+     "(setsockopt syscall tracepoints): options, values, results", None, None),
+    ("audit", "audit", "audit", "rstwatch audit (socket iterator)", None, None),
+    ("cgroup", "cgroup", "cgroups", "cgroup v2 of each socket and the --cgroup filter "
+     "(descendants included)", None, None),
+    ("no_kconfig", "no_kconfig", "no kernel config needed", "start without a readable "
+     "kernel config (CONFIG_HZ measured)", None, None),
+    ("kernel_reason", "linger", "kernel_reason", "kernel_reason of sent resets "
+     "(enum sk_rst_reason, names from BTF)", "reason",
      "tcp_send_reset has no `reason` argument before 6.10"),
-    ("closed_rst", "sent RST answering a closed port (no socket)", "closed_rst",
-     "tcp_send_reset is not called without a socket before 6.10 (its event class needed one)"),
+    ("closed_rst", "refused", "closed-port RST sent", "the sent RST answering a closed "
+     "port (no socket)", "closed_rst",
+     "the kernel does not call tcp_send_reset without a socket (6.1 no, 6.12 yes); "
+     "only the receiving side is traced, its origin is unknown"),
 ]
 
 
@@ -237,6 +251,7 @@ def run_checks(args, expect):
     c.near(g, "received: age_ms", dig(rx, "age_ms"), 2000, 300)
     c.eq(g, "received: netns", dig(rx, "netns"), fact("netns"))
     c.eq(g, "received: kernel_reason null (receive side)", dig(rx, "kernel_reason"), None)
+    c.eq(g, "received: cgroup of the socket", dig(rx, "cgroup"), "/")
     c.eq(g, "sent: direction", dig(tx, "direction"), "sent")
     c.eq(g, "sent: process.pid = server", dig(tx, "process.pid"), srv)
     c.eq(g, "sent: process.comm", dig(tx, "process.comm"), "rw_srv")
@@ -362,6 +377,19 @@ def run_checks(args, expect):
         if name == "SO_KEEPALIVE" and level == "6":
             c.eq(g, f"call {i + 1}: misdirected", dig(e, "misdirected"), True)
 
+    # ---- --cgroup: sockets created in the cgroup or a descendant ----
+    g = "cgroup"
+    cgev = ndjson(sections.get("cgroup", []), c, g)
+    c.eq(g, "client in /rwmx/inner saw ECONNRESET", fact("cg0_result", str), "errno 104")
+    inside = resets_between(cgev, fact("cg0_sport"), fact("cg0_cport"))
+    outside = resets_between(cgev, fact("cg1_sport"), fact("cg1_cport"))
+    c.eq(g, "resets kept: the inside client's socket only", len(inside), 1)
+    c.eq(g, "resets kept for the client outside", len(outside), 0)
+    rx = inside[0] if inside else {}
+    c.eq(g, "kept reset: process.pid", dig(rx, "process.pid"), fact("cg0_cli_pid"))
+    c.eq(g, "kept reset: direction", dig(rx, "direction"), "received")
+    c.eq(g, "kept reset: cgroup", dig(rx, "cgroup"), "/rwmx/inner")
+
     # ---- no readable kernel config: CONFIG_HZ measured and handed to libbpf ----
     g = "no_kconfig"
     nocfg = ndjson(sections.get("noconfig", []), c, g)
@@ -401,13 +429,10 @@ def cmd_check(args):
              f"vm {args.vm_ms / 1000:.1f} s, qemu exit {args.qemu_rc}")
     print_table(args.name, title, c, args.verbose)
     features = {}
-    for key, label, flag, why in FEATURES:
+    for key, group, short, label, flag, why in FEATURES:
         available = flag is None or expect.get(flag) == "1"
-        group = {"reset": "linger", "seeded": "early", "linger_port": "linger",
-                 "kernel_reason": "linger", "closed_rst": "refused",
-                 "sockopt_caller": "sockopt_hook"}.get(key, key)
-        features[key] = {"label": label, "available": available, "why": None if available else why,
-                         "passed": c.group_ok(group)}
+        features[key] = {"short": short, "label": label, "available": available,
+                         "why": None if available else why, "passed": c.group_ok(group)}
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"name": args.name, "release": expect.get("release"), "package": args.package,
@@ -428,12 +453,30 @@ def kernel_table(results):
     lines = ["| Kernel | Debian package | Works | Unavailable, and why | Checks |",
              "|---|---|---|---|---|"]
     for r in results:
-        works = [f["label"] for f in r["features"].values() if f["available"] and f["passed"]]
-        broken = [f["label"] for f in r["features"].values() if f["available"] and not f["passed"]]
-        missing = [f"{f['label']}: {f['why']}" for f in r["features"].values() if not f["available"]]
-        works_s = "; ".join(works) + ("; **failing: " + "; ".join(broken) + "**" if broken else "")
-        lines.append(f"| {r['name']} (`{r['release']}`) | {r['package']} {r['version']} | {works_s} | "
+        feats = r["features"].values()
+        works = [f["short"] for f in feats if f["available"] and f["passed"]]
+        broken = [f["short"] for f in feats if f["available"] and not f["passed"]]
+        missing = [f"{f['short']}: {f['why']}" for f in feats if not f["available"]]
+        works_s = ", ".join(works) + ("; **failing: " + ", ".join(broken) + "**" if broken else "")
+        lines.append(f"| {r['name']} (`{r['release']}`) | `{r['package']}` {r['version']} | {works_s} | "
                      f"{'; '.join(missing) or 'nothing'} | {r['checks'] - r['failed']}/{r['checks']} |")
+    return lines
+
+
+def feature_table(results):
+    lines = ["| | " + " | ".join(r["name"] for r in results) + " |",
+             "|---|" + "---|" * len(results)]
+    for key, _group, _short, label, _flag, _why in FEATURES:
+        cells = []
+        for r in results:
+            f = r["features"].get(key)
+            if f is None:
+                cells.append("?")
+            elif not f["available"]:
+                cells.append("no")
+            else:
+                cells.append("yes" if f["passed"] else "**FAIL**")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -453,9 +496,9 @@ def cmd_docs(args):
         "scripted loopback traffic; the host checks every event (owner pid, keepalive state and source,",
         "idle time, direction, ports) with the expectations of the host integration tests.",
         "",
-    ] + table + [
+    ] + table + ["", "What each kernel was checked for:", ""] + feature_table(results) + [
         "",
-        "| Kernel | boot + scenario (s) | agent start in the guest (ms) | CONFIG_HZ | agent warnings |",
+        "| Kernel | boot + scenarios under qemu (s) | agent start in the guest (ms) | CONFIG_HZ | agent warnings |",
         "|---|---|---|---|---|",
     ]
     for r in results:
@@ -466,7 +509,7 @@ def cmd_docs(args):
         f.write("\n".join(body) + KERNELS_MD_TAIL)
 
     if args.readme:
-        block = [BEGIN, f"Tested by `scripts/vm-matrix.sh` on {date} (details: [docs/kernels.md](docs/kernels.md)).",
+        block = [BEGIN, f"Last run {date}; per-feature detail in [docs/kernels.md](docs/kernels.md).",
                  ""] + table + [END]
         try:
             with open(args.readme) as f:
@@ -486,45 +529,70 @@ def cmd_docs(args):
 
 KERNELS_MD_TAIL = """
 The host kernel of development and CI (6.18) is covered by the privileged integration
-tests (`scripts/test.sh`) rather than by this matrix.
+tests (`scripts/test.sh`), not by this matrix. rstwatch needs Linux 5.8 or later (BPF ring
+buffer, `iter/task_file`) with BTF at `/sys/kernel/btf/vmlinux`; on an older kernel it
+stops at start-up with a message saying so.
+
+## Running it
+
+```
+scripts/vm-matrix.sh                      # the whole matrix (CI runs this after the host tests)
+scripts/vm-matrix.sh --kernels 6.1 --keep # one kernel; keep the serial log and initramfs
+scripts/vm-matrix.sh --verbose            # every check with expected and observed values
+scripts/vm-matrix.sh --update-docs        # regenerate this file and the README table
+```
+
+Kernels are cached per version in `${XDG_CACHE_HOME:-/var/cache}/rstwatch-vm` (root) or
+`~/.cache/rstwatch-vm`, or `--cache DIR`. Each kernel gets `--timeout` seconds (default 300)
+of qemu time.
 
 ## How it works
 
-- `scripts/vm-matrix.sh` resolves each kernel through a Debian meta-package
-  (`linux-image-cloud-amd64`, `linux-image-6.12-cloud-amd64`), downloads it with
-  `apt-get download`, unpacks it with `dpkg -x` and caches it per version. Kernels of
-  another Debian release (5.10 from bullseye) come through a private apt configuration
-  inside the cache directory, derived from the host's own apt sources.
-- One static rstwatch and the static traffic helper `rw_peer` go into a busybox
-  initramfs together with the kernel's config at `/boot/config-$(uname -r)` (libbpf
-  resolves `CONFIG_HZ` from it). `/init` (`scripts/vm/guest-init.sh`) runs the scenarios
-  and prints facts and NDJSON between markers on the serial console;
-  `scripts/vm/check.py` judges them on the host.
-- Scenarios: an SO_LINGER 0 abort of a connection whose owners started before the
-  agent (start-up scan), the same with the agent already running (owners, ports, idle
-  time, verdicts), SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPCNT set per socket against the
-  sysctl defaults, `rstwatch audit` on open connections, a connection refused by a
-  closed port, and `--events keepalive` (setsockopt syscall tracepoints).
-- Adding a kernel is one line in the `KERNELS` table of the script, with its
-  expectations (`reason=`, `closed_rst=`).
+- Each kernel is one row of `KERNELS` in `scripts/vm-matrix.sh`: a name, a Debian suite, a
+  meta-package (`linux-image-cloud-amd64`, `linux-image-6.12-cloud-amd64`) that resolves to the
+  current image package, and what the kernel can do (`reason=`, `closed_rst=`, `caller=`).
+  Adding a kernel is one line.
+- The image is fetched with `apt-get download` and unpacked with `dpkg -x`. A suite other than
+  the host's (bullseye for 5.10) is read through a private apt configuration inside the cache,
+  derived at run time from the host's own apt sources with the suite swapped; the system's apt
+  configuration is not touched.
+- A static rstwatch and the static traffic helper `rw_peer` (`-DRW_STATIC=ON`, Debian's
+  `libbpf.a`, `libelf.a`, `libz.a`, `libzstd.a`) go into a busybox initramfs with the kernel's
+  config at `/boot/config-$(uname -r)`. `/init` (`scripts/vm/guest-init.sh`) mounts proc, sys,
+  devtmpfs, bpffs, tracefs and cgroup2, runs the scenarios, prints facts and NDJSON between
+  markers on the serial console and powers off. `scripts/vm/check.py` judges them on the host.
+- Scenarios: an SO_LINGER 0 abort of a connection whose owners started before the agent; the
+  same with the agent already running; SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPCNT set on one socket
+  and not on another, with non-default sysctls; `rstwatch audit` while both are open; a
+  connection refused by a closed port; `--events keepalive` with valid and invalid setsockopt
+  calls; `--cgroup` with a socket created in a descendant cgroup; a start without a readable
+  kernel config.
 
-## Kernel differences the code handles (CO-RE, no version checks)
+## Kernel differences the code handles
 
-- `tcp_send_reset` gained its `enum sk_rst_reason` argument in 6.10. The loader looks
-  at the tracepoint's BTF prototype and sets `cfg_rst_reason_arg`; with it false the
-  verifier drops the read of the third argument, which older kernels would reject.
-  `kernel_reason` is null there.
-- Before 6.10 `tcp_send_reset` is not called for an RST that answers a packet with no
-  socket (a closed port); only the receiving side of such a reset is traced there.
-- After an SO_LINGER 0 close the socket has released its port (`skc_num` reads 0) when
-  the RST goes out, on every kernel; the local port is read from `inet_sport`.
-- `struct sock_cgroup_data` and `struct cgroup` changed layout in 5.15 and 6.0; both
-  flavours live in `bpf/compat.bpf.h`.
-- `net.ipv4.tcp_keepalive_probes` changed from int to u8 in 6.0 (read as a probed
-  bitfield).
-- Features a kernel cannot offer are detected at start-up and reported on stderr, not
-  fatal: the cgroup/setsockopt hook (without it, keepalive state still comes from each
-  socket at reset time).
+- `tcp_send_reset` gained its `enum sk_rst_reason` argument in 6.10. The loader reads the
+  tracepoint's BTF prototype and sets `cfg_rst_reason_arg`; when false the verifier drops the
+  read of the third argument, which older kernels reject. `kernel_reason` is null there.
+- On 5.10 and 6.1 `tcp_send_reset` does not fire for an RST that answers a closed port (no
+  socket); only the received side is traced, and without its sent twin the `origin` of the
+  received reset is `unknown` instead of `peer`.
+- After an SO_LINGER 0 close the socket has released its port (`skc_num` reads 0) when the RST
+  goes out; the local port is read from `inet_sport`.
+- 5.10 rejects BPF atomics other than add (`BPF_STX uses reserved fields`, checked for every
+  instruction, even unreachable ones), so per-process option flags are one byte per option
+  written with a plain store instead of an atomic OR.
+- 5.10 does not let cgroup/setsockopt programs call `bpf_get_current_pid_tgid`,
+  `bpf_get_current_uid_gid` or `bpf_get_current_comm`. The loader probes them
+  (`libbpf_probe_bpf_helper`); without them the verifier prunes the calls
+  (`cfg_sockopt_caller`), options are credited to the socket's recorded owner, and rstwatch
+  prints a warning.
+- libbpf refuses to load a program with a `__kconfig` extern when neither
+  `/boot/config-$(uname -r)` nor `/proc/config.gz` exists; rstwatch then measures `CONFIG_HZ`
+  from jiffies and hands it to libbpf as `kconfig`.
+- Layout changes behind CO-RE flavours in `bpf/compat.bpf.h`: `struct sock_cgroup_data` (a
+  union with a tagged pointer before 5.15) and `struct cgroup` (`ancestor_ids[]` before
+  `ancestors[]`); `net.ipv4.tcp_keepalive_probes` is read as a probed bitfield (int before 6.0,
+  u8 after).
 """
 
 

@@ -184,6 +184,29 @@ sleep 0.3
 stop_agent
 wait_exit $so_srv
 
+# ---- cgroup: --cgroup keeps sockets created in that cgroup or below it ----
+mkdir -p /sys/fs/cgroup/rwmx/inner
+start_agent $T/cgroup.ndjson --events reset --cgroup /rwmx
+fact cg_agent_pid "$agent"
+for i in 0 1; do
+    $P server --abort-after-ms 1200 >$T/cg${i}_srv &
+    fact cg${i}_srv_pid $!
+    port=$(wait_for $T/cg${i}_srv listening)
+    fact cg${i}_sport "$port"
+    if [ $i = 0 ]; then
+        # Created inside a descendant of the filtered cgroup.
+        sh -c "echo \$\$ >/sys/fs/cgroup/rwmx/inner/cgroup.procs && exec $P client --port $port --hold-ms 5000 --name rw_cg_in" >$T/cg${i}_cli &
+    else
+        $P client --port "$port" --hold-ms 5000 --name rw_cg_out >$T/cg${i}_cli &
+    fi
+    fact cg${i}_cli_pid $!
+    fact cg${i}_cport "$(wait_for $T/cg${i}_cli connected)"
+done
+fact cg0_result "$(wait_for $T/cg0_cli result)"
+fact cg1_result "$(wait_for $T/cg1_cli result)"
+sleep 0.3
+stop_agent
+
 # ---- no kernel config: libbpf cannot read CONFIG_HZ, rstwatch measures it ----
 mv "/boot/config-$(uname -r)" $T/kconfig.hidden
 timeout 120 rstwatch trace --duration 1s --events reset >$T/noconfig.ndjson 2>$T/noconfig.err
@@ -197,6 +220,8 @@ section audit $T/audit.ndjson
 section audit.err $T/audit.err
 section ka_events $T/ka_events.ndjson
 section ka_events.err $T/ka_events.ndjson.err
+section cgroup $T/cgroup.ndjson
+section cgroup.err $T/cgroup.ndjson.err
 section noconfig $T/noconfig.ndjson
 section noconfig.err $T/noconfig.err
 echo "@@RW-DONE"
