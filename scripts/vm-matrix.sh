@@ -109,6 +109,7 @@ fi
 mkdir -p "$cache" || die_env "cannot create the cache directory $cache (use --cache DIR)"
 cache=$(cd "$cache" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/rstwatch-vm.XXXXXX")
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
     if ((keep)); then
         log "kept the work directory: $work"
