@@ -570,9 +570,10 @@ of qemu time.
 
 ## Kernel differences the code handles
 
-- `tcp_send_reset` gained its `enum sk_rst_reason` argument in 6.10. The loader reads the
-  tracepoint's BTF prototype and sets `cfg_rst_reason_arg`; when false the verifier drops the
-  read of the third argument, which older kernels reject. `kernel_reason` is null there.
+- `tcp_send_reset` gained its `enum sk_rst_reason` argument in 6.10. The read of the third
+  argument is guarded with `bpf_core_type_exists(enum sk_rst_reason)`, which libbpf resolves to
+  false on older kernels, so the verifier never walks the read it would reject. `kernel_reason`
+  is null there.
 - On 5.10 and 6.1 `tcp_send_reset` does not fire for an RST that answers a closed port (no
   socket); only the received side is traced, and without its sent twin the `origin` of the
   received reset is `unknown` instead of `peer`.
