@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -135,8 +136,15 @@ std::optional<unsigned long long> read_jiffies() {
     return std::nullopt;
 }
 
-// CONFIG_HZ from the jiffies rate, for kernels without a readable config.
+// CONFIG_HZ for kernels without a readable config: from where jiffies stands
+// (exact, see hz_from_jiffies), else from the jiffies rate over 100 ms, which
+// a loaded VM can skew by a fifth (250 read as 300).
 unsigned measure_hz() {
+    if (auto j = read_jiffies()) {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (auto hz = hz_from_jiffies(*j, double(ts.tv_sec) + double(ts.tv_nsec) / 1e9)) return *hz;
+    }
     auto t0 = std::chrono::steady_clock::now();
     auto j0 = read_jiffies();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -152,6 +160,29 @@ unsigned measure_hz() {
 }
 
 } // namespace
+
+std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_s) {
+    // jiffies starts at INITIAL_JIFFIES = (unsigned int)(-300 * HZ) and counts HZ
+    // ticks per second of CLOCK_MONOTONIC from boot.
+    unsigned best = 0;
+    double best_err = 1e300, next_err = 1e300;
+    for (unsigned hz : {100u, 250u, 300u, 1000u}) {
+        double predicted = 4294967296.0 + (monotonic_s - 300.0) * hz;
+        double err = std::fabs(double(jiffies) - predicted);
+        if (err < best_err) {
+            next_err = best_err;
+            best_err = err;
+            best = hz;
+        } else if (err < next_err) {
+            next_err = err;
+        }
+    }
+    // Within a second of its prediction (ticks start a little after boot, and a
+    // starved CPU lags), while the runner-up is more than 3 s of ticks off. Near
+    // 300 s of uptime every candidate predicts about the same value: undecided.
+    if (best_err > best || next_err < 3.0 * best) return std::nullopt;
+    return best;
+}
 
 KernelFacts probe_kernel() {
     require_btf();

@@ -2,7 +2,9 @@
 // into errors a user can act on.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -83,5 +85,10 @@ KernelFacts probe_kernel();
 // (no /proc/config.gz, no /boot/config-$(uname -r)): measured from the jiffies
 // rate. 0 when the config is readable (libbpf resolves CONFIG_HZ itself).
 unsigned hz_fallback();
+
+// CONFIG_HZ (100, 250, 300 or 1000) that explains the kernel's jiffies counter
+// at `monotonic_s` seconds of CLOCK_MONOTONIC; nullopt when it cannot tell
+// (uptime near 300 s, where every candidate predicts the same value).
+std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_s);
 
 } // namespace rstwatch
