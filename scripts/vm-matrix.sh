@@ -122,7 +122,7 @@ trap 'exit 130' INT TERM
 
 t_all=$(date +%s%N)
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
-secs() { printf '%d.%ds' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+secs() { local d=$((($1 + 50) / 100)); printf '%d.%ds' $((d / 10)) $((d % 10)); }
 
 # ---- apt: where each suite's packages come from ----
 # shellcheck disable=SC1091
