@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "rstwatch/decode.hpp"
@@ -55,28 +54,12 @@ bool probe_ok(int r) {
     return r != 0;
 }
 
-std::string kernel_release() {
-    utsname u{};
-    uname(&u);
-    return u.release;
-}
-
 // The ring buffer (5.8) is the one hard floor: every record travels through it.
 void require_ringbuf(const std::string &release) {
     if (!probe_ok(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr)))
         throw EnvironmentError("kernel " + release +
                                " has no BPF ring buffer; rstwatch needs Linux 5.8 or later "
                                "(supported kernels: docs/kernels.md)");
-}
-
-// Whether cgroup/setsockopt programs may call the helpers that name the calling
-// task. 6.1 allows them; 5.10 rejects the program ("unknown func").
-bool cgroup_sockopt_knows_caller() {
-    for (auto fn :
-         {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid, BPF_FUNC_get_current_comm})
-        if (!probe_ok(libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCKOPT, fn, nullptr)))
-            return false;
-    return true;
 }
 
 } // namespace
@@ -87,17 +70,11 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     const std::string release = kernel_release();
     require_ringbuf(release);
 
-    // libbpf fills CONFIG_HZ (__kconfig) from /boot/config-$(uname -r) or
-    // /proc/config.gz, and refuses to load when neither exists (even for a weak
-    // extern); then the value measured from jiffies is handed over instead.
-    std::string kconfig;
+    // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
+    // the value measured from jiffies.
+    const std::string kconfig = kconfig_for(hz_fallback);
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-    if (hz_fallback) {
-        kconfig = "CONFIG_HZ=" + std::to_string(hz_fallback) + "\n";
-        open_opts.kconfig = kconfig.c_str();
-        log_debug("no readable kernel config: CONFIG_HZ=" + std::to_string(hz_fallback) +
-                  " measured from jiffies");
-    }
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
     trace_bpf *raw = trace_bpf::open(&open_opts);
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
     skel_.reset(raw);
@@ -136,7 +113,7 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "(keepalive state still comes from each socket at reset time)");
             hook_ = SockoptHook::none;
         }
-        if (hook_ == SockoptHook::cgroup && !cgroup_sockopt_knows_caller()) {
+        if (hook_ == SockoptHook::cgroup && !prog_type_knows_caller(BPF_PROG_TYPE_CGROUP_SOCKOPT)) {
             log_warn("kernel " + release +
                      ": cgroup/setsockopt programs cannot call bpf_get_current_pid_tgid, so "
                      "keepalive options are credited to the socket's recorded owner and an "
