@@ -22,10 +22,13 @@ cd "$(dirname "$0")/.."
 #   reason=0|1      tcp_send_reset passes `enum sk_rst_reason` (6.10+) -> kernel_reason
 #   closed_rst=0|1  tcp_send_reset fires for an RST answering a closed port (sk NULL)
 #   caller=0|1      cgroup/setsockopt programs may call bpf_get_current_pid_tgid
+#   enf_caller=0|1  sockops programs may call bpf_get_current_pid_tgid/_uid_gid/_comm
+#   enf_existing=0|1  iter/tcp programs may call bpf_setsockopt (enforce --existing)
+#   enf_seed=0|1    bpf_sock_from_file exists (enforce finds owners of earlier sockets)
 KERNELS=(
-    "5.10 bullseye linux-image-cloud-amd64      reason=0 closed_rst=0 caller=0"
-    "6.1  bookworm linux-image-cloud-amd64      reason=0 closed_rst=0 caller=1"
-    "6.12 bookworm linux-image-6.12-cloud-amd64 reason=1 closed_rst=1 caller=1"
+    "5.10 bullseye linux-image-cloud-amd64      reason=0 closed_rst=0 caller=0 enf_caller=0 enf_existing=0 enf_seed=0"
+    "6.1  bookworm linux-image-cloud-amd64      reason=0 closed_rst=0 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
+    "6.12 bookworm linux-image-6.12-cloud-amd64 reason=1 closed_rst=1 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
 )
 
 usage() {
@@ -296,7 +299,7 @@ if ((build)); then
         exit 1
     fi
 fi
-for b in rstwatch rw_peer; do
+for b in rstwatch rw_peer rw_ka_probe; do
     is_static "$build_dir/$b" ||
         die_env "$build_dir/$b is missing or not static (run without --no-build)"
 done
@@ -308,6 +311,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,tmp,boot,run}
 cp "$busybox" "$root/bin/busybox"
 strip --strip-debug -o "$root/bin/rstwatch" "$build_dir/rstwatch"
 strip --strip-debug -o "$root/bin/rw_peer" "$build_dir/rw_peer"
+strip --strip-debug -o "$root/bin/rw_ka_probe" "$build_dir/rw_ka_probe"
 install -m 0755 scripts/vm/guest-init.sh "$root/init"
 (cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$work/common.cpio.gz"
 pack_ms=$(ms_since "$t_pack")

@@ -42,6 +42,18 @@ FEATURES = [
     ("keepalive_events", "keepalive_events", "keepalive_set events", "keepalive_set events "
      "(setsockopt syscall tracepoints): options, values, results", None, None),
     ("audit", "audit", "audit", "rstwatch audit (socket iterator)", None, None),
+    ("enforce", "enforce", "enforce", "rstwatch enforce: keepalive turned on for a cgroup's "
+     "new connections", None, None),
+    ("enf_existing", "enforce", "enforce --existing", "rstwatch enforce --existing: "
+     "connections made before enforcement", "enf_existing",
+     "iter/tcp programs may not call bpf_setsockopt here (5.10); new connections are enforced"),
+    ("enf_seed", "enforce", "enforce: owners of earlier sockets", "owners of sockets that "
+     "existed before enforcement (iter/task_file with bpf_sock_from_file)", "enf_seed",
+     "no bpf_sock_from_file before 5.11"),
+    ("enf_caller", "enforce", "enforce: owners of new sockets", "owners of connections made "
+     "while enforcing (sockops naming the calling task)", "enf_caller",
+     "sockops programs may not call bpf_get_current_pid_tgid/_uid_gid/_comm (not even 6.12); "
+     "keepalive_enforced has process null for them"),
     ("cgroup", "cgroup", "cgroups", "cgroup v2 of each socket and the --cgroup filter "
      "(descendants included)", None, None),
     ("no_kconfig", "no_kconfig", "no kernel config needed", "start without a readable "
@@ -390,6 +402,62 @@ def run_checks(args, expect):
     c.eq(g, "kept reset: direction", dig(rx, "direction"), "received")
     c.eq(g, "kept reset: cgroup", dig(rx, "cgroup"), "/rwmx/inner")
 
+    # ---- enforce: keepalive for one cgroup's connections ----
+    g = "enforce"
+    enf = ndjson(sections.get("enforce", []), c, g)
+    enf_existing = expect.get("enf_existing") == "1"
+    enf_caller = expect.get("enf_caller") == "1"
+    enf_seed = expect.get("enf_seed") == "1"
+    ka_time, intvl, probes = (fact("sysctl_tcp_keepalive_time"), fact("sysctl_tcp_keepalive_intvl"),
+                              fact("sysctl_tcp_keepalive_probes"))
+    default = f"0 {ka_time} {intvl} {probes}"
+    c.eq(g, "rstwatch enforce exit status", fact("enforce_exit"), 0)
+    c.eq(g, "new connection in the cgroup: client (getsockopt)", fact("enf_in_client", str), "1 30 5 3")
+    c.eq(g, "new connection in the cgroup: server (getsockopt)", fact("enf_in_server", str), "1 30 5 3")
+    c.eq(g, "connection outside the cgroup unchanged", fact("enf_out_client", str), default)
+    c.eq(g, "connection made before enforcement (--existing)", fact("enf_pre_client", str),
+         "1 30 5 3" if enf_existing else default)
+
+    def enforced(port):
+        return [e for e in of(enf, "keepalive_enforced") if dig(e, "local.port") == port]
+    applied = {"enabled": True, "idle_s": 30, "interval_s": 5, "probes": 3}
+    before = {"enabled": False, "idle_s": ka_time, "interval_s": intvl, "probes": probes}
+    act = (enforced(fact("enf_in_cport")) or [{}])[0]
+    c.eq(g, "active_open event: trigger", dig(act, "trigger"), "active_open")
+    c.eq(g, "active_open event: remote.port", dig(act, "remote.port"), fact("enf_in_sport"))
+    c.eq(g, "active_open event: previous", dig(act, "previous"), before)
+    c.eq(g, "active_open event: applied", dig(act, "applied"), applied)
+    c.eq(g, "active_open event: cgroup", dig(act, "cgroup"), "/rwenf")
+    if enf_caller:
+        c.eq(g, "active_open event: process.pid", dig(act, "process.pid"), fact("enf_in_pid"))
+    else:
+        c.eq(g, "active_open event: process null (sockops cannot name it)", dig(act, "process"), None)
+    pas = (enforced(fact("enf_in_sport")) or [{}])[0]
+    c.eq(g, "passive_open event: trigger", dig(pas, "trigger"), "passive_open")
+    c.eq(g, "passive_open event: applied", dig(pas, "applied"), applied)
+    pre = enforced(fact("enf_pre_cport"))
+    if enf_existing:
+        pre = (pre or [{}])[0]
+        c.eq(g, "existing event: trigger", dig(pre, "trigger"), "existing")
+        c.eq(g, "existing event: applied", dig(pre, "applied"), applied)
+        if enf_seed:
+            c.eq(g, "existing event: process.pid (start-up scan)", dig(pre, "process.pid"),
+                 fact("enf_pre_pid"))
+            c.eq(g, "existing event: owner_source", dig(pre, "owner_source"), "seeded")
+    else:
+        c.eq(g, "no existing event (iter/tcp cannot set options here)", len(pre), 0)
+    c.eq(g, "nothing enforced outside the cgroup",
+         len([e for e in of(enf, "keepalive_enforced") if dig(e, "process.pid") == fact("enf_out_pid")]), 0)
+    stop = (of(enf, "enforce_stop") or [{}])[0]
+    c.eq(g, "enforce_stop.detached", dig(stop, "detached"), True)
+    c.eq(g, "enforce_stop.errors", dig(stop, "errors"), 0)
+    warned = "\n".join(sections.get("enforce.err", []))
+    c.that(g, "degraded-mode warnings iff the kernel lacks the helpers",
+           ("sockops programs cannot call" in warned) != enf_caller and
+           ("iter/tcp programs cannot call bpf_setsockopt" in warned) != enf_existing and
+           ("has no bpf_sock_from_file" in warned) != enf_seed,
+           "as the row says", warned.replace("\n", " | ")[:200] or "none")
+
     # ---- no readable kernel config: CONFIG_HZ measured and handed to libbpf ----
     g = "no_kconfig"
     nocfg = ndjson(sections.get("noconfig", []), c, g)
@@ -550,7 +618,8 @@ of qemu time.
 
 - Each kernel is one row of `KERNELS` in `scripts/vm-matrix.sh`: a name, a Debian suite, a
   meta-package (`linux-image-cloud-amd64`, `linux-image-6.12-cloud-amd64`) that resolves to the
-  current image package, and what the kernel can do (`reason=`, `closed_rst=`, `caller=`).
+  current image package, and what the kernel can do (`reason=`, `closed_rst=`, `caller=`,
+  `enf_caller=`, `enf_existing=`, `enf_seed=`).
   Adding a kernel is one line.
 - The image is fetched with `apt-get download` and unpacked with `dpkg -x`. A suite other than
   the host's (bullseye for 5.10) is read through a private apt configuration inside the cache,
@@ -565,8 +634,9 @@ of qemu time.
   same with the agent already running; SO_KEEPALIVE/TCP_KEEPIDLE/TCP_KEEPCNT set on one socket
   and not on another, with non-default sysctls; `rstwatch audit` while both are open; a
   connection refused by a closed port; `--events keepalive` with valid and invalid setsockopt
-  calls; `--cgroup` with a socket created in a descendant cgroup; a start without a readable
-  kernel config.
+  calls; `--cgroup` with a socket created in a descendant cgroup; `rstwatch enforce --existing`
+  on a cgroup with a connection made before it started, one made after, and one outside (checked
+  with getsockopt inside the application, `rw_ka_probe`); a start without a readable kernel config.
 
 ## Kernel differences the code handles
 
@@ -587,6 +657,13 @@ of qemu time.
   (`libbpf_probe_bpf_helper`); without them the verifier prunes the calls
   (`cfg_sockopt_caller`), options are credited to the socket's recorded owner, and rstwatch
   prints a warning.
+- `rstwatch enforce`: sockops programs may not call `bpf_get_current_pid_tgid`, `_uid_gid`
+  or `_comm` on any of these kernels (6.12 refuses `_uid_gid` with "program of this type cannot
+  use helper", a message libbpf 1.1's `libbpf_probe_bpf_helper` does not recognise, so rstwatch
+  probes with its own three-instruction program); `bpf_sock_from_file` arrived in 5.11 (guarded
+  with `bpf_core_enum_value_exists`); 5.10 refuses `bpf_setsockopt` in `iter/tcp`, so
+  `--existing` is dropped there after a failed load names that program. Each is a warning on
+  stderr; keepalive is enforced on every kernel of the matrix.
 - libbpf refuses to load a program with a `__kconfig` extern when neither
   `/boot/config-$(uname -r)` nor `/proc/config.gz` exists; rstwatch then measures `CONFIG_HZ`
   from jiffies and hands it to libbpf as `kconfig`.

@@ -48,6 +48,18 @@ wait_for() {
     echo 0
     return 1
 }
+# wait_line FILE LINE: until FILE has exactly this line; 60 s at most.
+wait_line() {
+    i=0
+    while ! grep -qx "$2" "$1" 2>/dev/null; do
+        if [ $i -ge 600 ]; then
+            echo "@@RW-ERROR timeout waiting for the line '$2' in $1" >/dev/console
+            return 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+    done
+}
 # wait_exit PID: waits for a background child, at most 60 s.
 wait_exit() {
     i=0
@@ -207,6 +219,43 @@ fact cg1_result "$(wait_for $T/cg1_cli result)"
 sleep 0.3
 stop_agent
 
+# ---- enforce: keepalive turned on for the connections of one cgroup ----
+# A connection made in the cgroup before enforcement (--existing), one made
+# after, and one outside the cgroup; rw_ka_probe prints what getsockopt says.
+mkdir -p /sys/fs/cgroup/rwenf
+mkfifo $T/enf_pre.go
+exec 6<>$T/enf_pre.go
+sh -c "echo \$\$ >/sys/fs/cgroup/rwenf/cgroup.procs && exec rw_ka_probe --name rw_enf_pre --wait-line" <&6 >$T/enf_pre &
+fact enf_pre_pid $!
+fact enf_pre_sport "$(wait_for $T/enf_pre listening)"
+fact enf_pre_cport "$(wait_for $T/enf_pre connected)"
+wait_line $T/enf_pre waiting
+rstwatch enforce --cgroup /rwenf --idle 30s --interval 5s --probes 3 --existing >$T/enforce.ndjson 2>$T/enforce.err &
+enf=$!
+fact enforce_pid $enf
+i=0
+while ! grep -q '"enforce_start"' $T/enforce.ndjson 2>/dev/null && kill -0 $enf 2>/dev/null && [ $i -lt 1200 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+echo go >&6
+fact enf_pre_client "$(wait_for $T/enf_pre client)"
+if kill -0 $enf 2>/dev/null; then
+    sh -c "echo \$\$ >/sys/fs/cgroup/rwenf/cgroup.procs && exec rw_ka_probe --name rw_enf_in" >$T/enf_in &
+    fact enf_in_pid $!
+    fact enf_in_sport "$(wait_for $T/enf_in listening)"
+    fact enf_in_cport "$(wait_for $T/enf_in connected)"
+    fact enf_in_client "$(wait_for $T/enf_in client)"
+    fact enf_in_server "$(wait_for $T/enf_in server)"
+    rw_ka_probe --name rw_enf_out >$T/enf_out &
+    fact enf_out_pid $!
+    fact enf_out_client "$(wait_for $T/enf_out client)"
+    sleep 0.3
+    kill -INT $enf
+fi
+wait_exit $enf
+fact enforce_exit "$?"
+
 # ---- no kernel config: libbpf cannot read CONFIG_HZ, rstwatch measures it ----
 mv "/boot/config-$(uname -r)" $T/kconfig.hidden
 timeout 120 rstwatch trace --duration 1s --events reset >$T/noconfig.ndjson 2>$T/noconfig.err
@@ -222,6 +271,8 @@ section ka_events $T/ka_events.ndjson
 section ka_events.err $T/ka_events.ndjson.err
 section cgroup $T/cgroup.ndjson
 section cgroup.err $T/cgroup.ndjson.err
+section enforce $T/enforce.ndjson
+section enforce.err $T/enforce.err
 section noconfig $T/noconfig.ndjson
 section noconfig.err $T/noconfig.err
 echo "@@RW-DONE"
