@@ -48,6 +48,8 @@ wait_for() {
     echo 0
     return 1
 }
+# (rw_peer prints "connected PORT MS" and "aborted MS": MS is CLOCK_MONOTONIC,
+# so the checker knows the idle period the processes lived.)
 # wait_line FILE LINE: until FILE has exactly this line; 60 s at most.
 wait_line() {
     i=0
@@ -113,7 +115,7 @@ fact early_srv_pid $!
 fact early_sport "$(wait_for $T/early_srv listening)"
 $P client --port "$(wait_for $T/early_srv listening)" --hold-ms 30000 --name rw_early >$T/early_cli &
 fact early_cli_pid $!
-fact early_cport "$(wait_for $T/early_cli connected)"
+fact early_cport "$(wait_for $T/early_cli connected | cut -d" " -f1)"
 wait_for $T/early_srv accepted >/dev/null
 
 t_agent=$(now_ms)
@@ -130,7 +132,10 @@ sport=$(wait_for $T/linger_srv listening)
 fact linger_sport "$sport"
 $P client --port "$sport" --hold-ms 15000 --name rw_cli >$T/linger_cli &
 fact linger_cli_pid $!
-fact linger_cport "$(wait_for $T/linger_cli connected)"
+connected=$(wait_for $T/linger_cli connected)
+fact linger_cport "${connected%% *}"
+fact linger_connected_ms "${connected#* }"
+fact linger_aborted_ms "$(wait_for $T/linger_srv aborted)"
 fact linger_result "$(wait_for $T/linger_cli result)"
 
 # ---- keepalive: per-socket options vs sysctl; `rstwatch audit` while both
@@ -149,8 +154,8 @@ $P client --port "$(wait_for $T/ka_on_srv listening)" --keepalive --keepidle 42 
 fact ka_on_cli_pid $!
 $P client --port "$(wait_for $T/ka_off_srv listening)" --hold-ms 30000 --name rw_ka_off >$T/ka_off_cli &
 fact ka_off_cli_pid $!
-fact ka_on_cport "$(wait_for $T/ka_on_cli connected)"
-fact ka_off_cport "$(wait_for $T/ka_off_cli connected)"
+fact ka_on_cport "$(wait_for $T/ka_on_cli connected | cut -d" " -f1)"
+fact ka_off_cport "$(wait_for $T/ka_off_cli connected | cut -d" " -f1)"
 wait_for $T/ka_on_srv accepted >/dev/null
 wait_for $T/ka_off_srv accepted >/dev/null
 timeout 120 rstwatch audit >$T/audit.ndjson 2>$T/audit.err
@@ -212,7 +217,7 @@ for i in 0 1; do
         $P client --port "$port" --hold-ms 5000 --name rw_cg_out >$T/cg${i}_cli &
     fi
     fact cg${i}_cli_pid $!
-    fact cg${i}_cport "$(wait_for $T/cg${i}_cli connected)"
+    fact cg${i}_cport "$(wait_for $T/cg${i}_cli connected | cut -d" " -f1)"
 done
 fact cg0_result "$(wait_for $T/cg0_cli result)"
 fact cg1_result "$(wait_for $T/cg1_cli result)"
