@@ -469,8 +469,12 @@ def run_checks(args, expect):
     start = (of(nocfg, "session_start") or [{}])[0]
     c.eq(g, "session_start.hz (measured)", start.get("hz", MISSING), int(expect.get("hz", 0)))
 
-    warnings = [l for l in sections.get("trace.err", []) + sections.get("audit.err", [])
-                + sections.get("ka_events.err", []) if l.strip()]
+    warnings = []
+    for sec in ("trace.err", "audit.err", "ka_events.err", "cgroup.err", "enforce.err",
+                "noconfig.err"):
+        for line in sections.get(sec, []):
+            if line.strip() and line not in warnings:
+                warnings.append(line)
     return c, facts, warnings
 
 
