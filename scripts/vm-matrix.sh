@@ -9,7 +9,7 @@
 #
 # Kernel packages come from Debian with `apt-get download`, resolved through
 # meta-packages (never a pinned version), unpacked with `dpkg -x` and cached per
-# version in ${XDG_CACHE_HOME:-/var/cache}/rstwatch-vm. A suite other than the
+# version in ${XDG_CACHE_HOME:-/var/cache}/rstwatch-vm (~/.cache when not root). A suite other than the
 # host's is read through a private apt configuration inside the cache, built
 # from the host's own apt sources with the suite swapped; the system's apt
 # configuration is never changed. Exit status: 0 all kernels passed, 1 a check
