@@ -88,6 +88,7 @@ int run_install(const EnforceOptions &o) {
 
     EnforceSetup setup;
     setup.cfg = make_config(o);
+    setup.existing = o.existing;
     Enforcer enf(setup, hz_fallback());
     enf.attach(o.cgroup_dir);
     const std::uint64_t seeded = enf.seed_owners();

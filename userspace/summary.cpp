@@ -65,7 +65,8 @@ build_process_summaries(const std::vector<std::pair<std::uint32_t, rw_proc_stats
         p.resets_received += st.resets_received;
         p.resets_sent += st.resets_sent;
         p.timeouts += st.timeouts;
-        p.keepalive_options |= st.opts;
+        for (unsigned i = 0; i < RW_OPT_COUNT; ++i)
+            if (st.opt_set[i]) p.keepalive_options |= 1u << i;
     }
     // A socket held by several fds of one process counts once.
     std::set<std::pair<std::uint32_t, std::uint64_t>> seen;

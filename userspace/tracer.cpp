@@ -48,13 +48,34 @@ void set_prog(bpf_program *p, bool on) {
     bpf_program__set_autoload(p, on);
 }
 
+// 1 supported, 0 not; a probe that cannot run (<0) counts as supported so the
+// real load reports the real error.
+bool probe_ok(int r) {
+    return r != 0;
+}
+
+// The ring buffer (5.8) is the one hard floor: every record travels through it.
+void require_ringbuf(const std::string &release) {
+    if (!probe_ok(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr)))
+        throw EnvironmentError("kernel " + release +
+                               " has no BPF ring buffer; rstwatch needs Linux 5.8 or later "
+                               "(supported kernels: docs/kernels.md)");
+}
+
 } // namespace
 
 Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
     require_btf();
+    const std::string release = kernel_release();
+    require_ringbuf(release);
 
-    trace_bpf *raw = trace_bpf::open();
+    // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
+    // the value measured from jiffies.
+    const std::string kconfig = kconfig_for(hz_fallback);
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    trace_bpf *raw = trace_bpf::open(&open_opts);
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
     skel_.reset(raw);
 
@@ -84,6 +105,21 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
             log_warn("no cgroup v2 mount: setsockopt calls are not tracked (keepalive state still "
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup &&
+            !probe_ok(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr))) {
+            log_warn("kernel " + release +
+                     " has no cgroup/setsockopt programs: setsockopt calls are not tracked "
+                     "(keepalive state still comes from each socket at reset time)");
+            hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup && !prog_type_knows_caller(BPF_PROG_TYPE_CGROUP_SOCKOPT)) {
+            log_warn("kernel " + release +
+                     ": cgroup/setsockopt programs cannot call bpf_get_current_pid_tgid, so "
+                     "keepalive options are credited to the socket's recorded owner and an "
+                     "accepted socket keeps its listener's owner (--events keepalive names the "
+                     "caller)");
+            ro->cfg_sockopt_caller = false;
         }
         if (hook_ == SockoptHook::syscall) ensure_tracefs();
     } else {
@@ -143,7 +179,14 @@ void Tracer::attach_all(const TracerConfig &) {
         // A BPF link: multi-attach, so other programs on the root cgroup (and a
         // second rstwatch) keep working; the kernel detaches it if we die.
         LinkPtr l(bpf_program__attach_cgroup(skel_->progs.rw_cgroup_setsockopt, cgroup_fd_.get()));
-        if (!l) throw bpf_failure("attaching cgroup/setsockopt to " + root, errno);
+        if (!l) {
+            // Optional: resets are still traced and keepalive state read from each socket.
+            log_warn("attaching cgroup/setsockopt to " + root + " failed (" + std::strerror(errno) +
+                     "): setsockopt calls are not tracked (keepalive state still comes from "
+                     "each socket at reset time)");
+            hook_ = SockoptHook::none;
+            return;
+        }
         links_.push_back(std::move(l));
     }
 }

@@ -56,6 +56,7 @@ std::vector<std::string> pinned_links(const std::string &dir);
 struct EnforceSetup {
     rw_enforce_config cfg{};
     std::uint32_t ringbuf_bytes = 1u << 20;
+    bool existing = false; // --existing: load the TCP iterator too
 };
 
 // One network namespace in which --existing runs the TCP iterator.
@@ -111,6 +112,10 @@ class Enforcer {
     unsigned hz() const { return hz_; }
 
   private:
+    // Opens, configures and loads the object; the libbpf error, 0 on success.
+    int load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
+             bool caller_sockopt);
+    bool existing_ok_ = false; // the TCP iterator is loaded (--existing, kernel allows it)
     static int ring_sample(void *ctx, void *data, std::size_t size);
     std::vector<std::uint8_t> run_iterator(int link_fd, const char *what);
 

@@ -9,8 +9,10 @@
 //       N short connections to its own listener, each aborted by the client
 //       (SO_LINGER 0, so no TIME_WAIT piles up); prints "listening P", "done N".
 //   rw_peer server [--addr A] [--port P] [--abort-after-ms N] [--hold-ms N] [--name NAME]
+//                 [--wait-line]
 //       listen, print "listening PORT", accept one connection ("accepted PEERPORT"),
-//       then either abort it with SO_LINGER {1,0} after N ms ("aborted") or hold it.
+//       optionally wait for a line on stdin, then either abort it with
+//       SO_LINGER {1,0} after N ms ("aborted") or hold it.
 //   rw_peer client --port P [--addr A] [--keepalive] [--keepidle S] [--keepintvl S]
 //                 [--keepcnt N] [--idle-ms N] [--write] [--hold-ms N] [--name NAME]
 //                 [--wait-line]
@@ -171,6 +173,10 @@ int mode_server(const Args &a) {
     int fd = accept(lfd, reinterpret_cast<sockaddr *>(&peer), &plen);
     if (fd < 0) die("accept");
     say("accepted " + std::to_string(ntohs(reinterpret_cast<sockaddr_in *>(&peer)->sin_port)));
+    if (a.wait_line) {
+        char buf[64];
+        if (!std::fgets(buf, sizeof(buf), stdin)) die("stdin");
+    }
     if (a.abort_after_ms >= 0) {
         sleep_ms(a.abort_after_ms);
         linger lg{1, 0};

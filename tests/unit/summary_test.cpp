@@ -15,7 +15,7 @@ TEST(ProcessSummary, ClosedPlusOpenWorstFirst) {
     b.connections_closed = 2;
     b.closed_without_keepalive = 2;
     b.resets_received = 1;
-    b.opts = RW_OPT_TCP_USER_TIMEOUT;
+    b.opt_set[4] = 1; // RW_OPT_TCP_USER_TIMEOUT
 
     std::vector<rw_snapshot> open;
     open.push_back(fixtures::snapshot(20, "leaky", 1, 3));
