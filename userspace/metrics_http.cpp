@@ -30,6 +30,9 @@ using Clock = std::chrono::steady_clock;
 // Set while BoundedPool runs a job on the accepting thread because every
 // worker and queue slot is taken: the connection is answered 503 and closed.
 thread_local bool t_reject = false;
+// When the connection the current job serves was accepted: its deadline
+// counts from there, so time spent queued behind slow clients counts too.
+thread_local Clock::time_point t_accepted;
 
 enum class StreamFailure { none, too_large, timeout, stopped };
 
@@ -155,7 +158,10 @@ class BoundedPool final : public httplib::TaskQueue {
         {
             std::lock_guard lock(mu_);
             if (jobs_.size() < slots_) {
-                jobs_.push_back(std::move(fn));
+                jobs_.push_back([fn = std::move(fn), accepted = Clock::now()] {
+                    t_accepted = accepted;
+                    fn();
+                });
                 cv_.notify_one();
                 return;
             }
@@ -219,7 +225,7 @@ struct MetricsServer::Impl {
                 ::close(sock);
                 return false;
             }
-            GuardedStream strm(sock, impl_.stop_fd.get(), Clock::now() + impl_.limits.deadline,
+            GuardedStream strm(sock, impl_.stop_fd.get(), t_accepted + impl_.limits.deadline,
                                impl_.limits.max_request_bytes);
             bool closed = true;
             bool ok =

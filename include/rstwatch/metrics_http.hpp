@@ -18,7 +18,7 @@ struct MetricsHttpLimits {
     unsigned threads = 2;
     unsigned queue = 8;                        // accepted connections waiting for a worker
     std::size_t max_request_bytes = 16 * 1024; // request line + headers
-    std::chrono::milliseconds deadline{5000};  // per connection, from when a worker takes it
+    std::chrono::milliseconds deadline{5000};  // per connection, from when it was accepted
 };
 
 class MetricsServer {
