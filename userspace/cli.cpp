@@ -92,7 +92,7 @@ std::map<std::string, unsigned> merge_config(CLI::App *cmd, const std::string &p
     for (const ConfigEntry &e : load_config_file(path)) {
         const std::string flag = "--" + e.key;
         auto where = [&] { return "--config " + path + " line " + std::to_string(e.line); };
-        if (e.key == "config" || e.key == "help")
+        if (e.key == "config" || e.key == "help" || e.key == "check-config")
             throw UsageError(where() + ": '" + e.key + "' cannot be set in a config file");
         CLI::Option *opt = cmd->get_option_no_throw(flag);
         if (!opt)
@@ -149,6 +149,7 @@ void add_filter_flags(CLI::App *cmd, RawFilter &f, bool full) {
 // Agent mode: config file, periodic audit, rate limit, metrics.
 struct RawAgent {
     std::string config, audit_interval, max_eps, metrics_listen, metrics_top;
+    bool check_config = false;
 };
 
 void add_agent_flags(CLI::App *cmd, RawAgent &a) {
@@ -162,6 +163,9 @@ void add_agent_flags(CLI::App *cmd, RawAgent &a) {
                     "(reason rate_limit)");
     cmd->add_option("--metrics-listen", a.metrics_listen,
                     "Serve Prometheus /metrics on PORT (127.0.0.1) or ADDR:PORT");
+    cmd->add_flag("--check-config", a.check_config,
+                  "Validate the flags and --config file, then exit (0: valid, 2: not); loads "
+                  "nothing");
     cmd->add_option("--metrics-top-comm", a.metrics_top,
                     "Process names with their own audit gauge series (default 20); the rest "
                     "are summed as comm=\"other\"");
@@ -577,6 +581,11 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
         if (!t_threshold.empty())
             o.idle_threshold = parse_dur("--idle-threshold", t_threshold, true);
         finish_agent(t_agent, o);
+        if (t_agent.check_config) {
+            out << "rstwatch trace: configuration is valid"
+                << (o.config_path.empty() ? "" : " (" + o.config_path + ")") << "\n";
+            return {std::nullopt, 0, verbose};
+        }
         if (!o.config_path.empty()) o.cli_args = args;
         res.command = std::move(o);
     } else if (audit->parsed()) {

@@ -2,6 +2,8 @@
 // stream, the output rate limit, and SIGHUP reloading --config.
 #include <dirent.h>
 #include <fstream>
+#include <sstream>
+#include <sys/stat.h>
 
 #include "agent_support.hpp"
 
@@ -207,4 +209,61 @@ TEST(AgentConfig, SighupAppliesSafeSettingsAndNamesWhatNeedsARestart) {
     std::uint64_t before_reload = sum_lost(seen, "rate_limit");
     EXPECT_LE(limited, 40u);
     EXPECT_GE(limited, before_reload);
+}
+
+TEST(AgentUnit, RunsAsAnUnprivilegedUserWithOnlyTheUnitsCapabilities) {
+    RW_REQUIRE_BPF();
+    // The capability set of deploy/systemd/rstwatch.service, as systemd would
+    // grant it to its non-root User= (ambient), run here through setpriv.
+    std::string caps;
+    for (auto &line : file_lines(std::string(RW_SOURCE_DIR) + "/deploy/systemd/rstwatch.service"))
+        if (line.rfind("AmbientCapabilities=", 0) == 0) caps = line.substr(20);
+    ASSERT_EQ(caps, "CAP_BPF CAP_PERFMON CAP_NET_ADMIN");
+    std::string set = "-all";
+    std::istringstream in(caps);
+    for (std::string c; in >> c;) {
+        std::string name = c.substr(4);
+        for (auto &ch : name)
+            ch = char(std::tolower(ch));
+        set += ",+" + name;
+    }
+    TempDir dir("unitcaps");
+    std::filesystem::permissions(dir.path, std::filesystem::perms::all); // nobody writes here
+    const std::string out = dir / "events.ndjson";
+    const int port = free_port(), mport = free_port();
+    Child rw({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+              "--inh-caps=" + set, "--ambient-caps=" + set, "--bounding-set=" + set, rstwatch_bin(),
+              "trace", "--events", "reset", "--port", std::to_string(port), "--audit-interval",
+              "1s", "--metrics-listen", std::to_string(mport), "--output", out});
+    ASSERT_TRUE(wait_for_line(out, "session_start")) << rw.stderr_text();
+    refused_burst(port, 5);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return of_type(
+                       [&] {
+                           std::vector<json> v;
+                           for (auto &l : file_lines(out))
+                               v.push_back(json::parse(l, nullptr, false));
+                           return v;
+                       }(),
+                       "tcp_reset")
+                       .size() == 10;
+        },
+        10s))
+        << rw.stderr_text();
+    HttpReply scrape = http_get(mport, "/metrics");
+    EXPECT_EQ(scrape.status, 200);
+    EXPECT_EQ(sample_value(scrape.body, "rstwatch_events_emitted_total", R"(event="tcp_reset")"),
+              10);
+    rw.signal(SIGTERM);
+    EXPECT_EQ(rw.wait(), 0) << rw.stderr_text();
+    auto lines = file_lines(out);
+    json start = json::parse(lines.front());
+    EXPECT_EQ(start["setsockopt_hook"], "cgroup"); // the cgroup hook attached without root
+    json last = json::parse(lines.back());
+    EXPECT_EQ(last["event"], "session_summary");
+    EXPECT_EQ(last["emitted"], 10);
+    struct stat st {};
+    ASSERT_EQ(stat(out.c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u); // written as the unprivileged user
 }

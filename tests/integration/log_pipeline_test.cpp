@@ -161,20 +161,13 @@ TEST(LogPipeline, RsyslogShipsEveryEventOnceAcrossLogrotateCreateWithSighup) {
     Child rw({rstwatch_bin(), "trace", "--events", "reset", "--port", std::to_string(port),
               "--output", out});
     ASSERT_TRUE(wait_for_line(out, "session_start")) << rw.stderr_text();
-    // The snippet shipped in deploy/logrotate/rstwatch, pointed at this run.
+    // The snippet shipped in deploy/logrotate/rstwatch, pointed at this run
+    // (compression off, so that the test can read every rotated file).
     const std::string conf = dir / "logrotate.conf";
-    write_file(conf, out +
-                         " {\n"
-                         "    create 0640 root root\n"
-                         "    rotate 100\n"
-                         "    missingok\n"
-                         "    nocompress\n"
-                         "    postrotate\n"
-                         "        kill -HUP " +
-                         std::to_string(rw.pid()) +
-                         "\n"
-                         "    endscript\n"
-                         "}\n");
+    sh("sed -e 's|/var/log/rstwatch/events.ndjson|" + out + "|' -e 's|systemctl kill .*|kill -HUP " +
+       std::to_string(rw.pid()) + "|' -e '/compress/d' " + RW_SOURCE_DIR +
+       "/deploy/logrotate/rstwatch > " + conf);
+    ASSERT_NE(sh("cat " + conf).find("create 0640"), std::string::npos);
     {
         Traffic traffic(port, 3);
         for (int r = 0; r < 6; ++r) {

@@ -38,6 +38,16 @@ TEST(AgentCli, Flags) {
     EXPECT_EQ(defaults.metrics_top_comm, 20u);
 }
 
+TEST(AgentCli, CheckConfigValidatesAndLoadsNothing) {
+    std::ostringstream out;
+    auto r = parse_cli({"trace", "--max-events-per-sec", "10", "--check-config"}, out);
+    EXPECT_FALSE(r.command); // nothing to run
+    EXPECT_EQ(r.exit_code, 0);
+    EXPECT_EQ(out.str(), "rstwatch trace: configuration is valid\n");
+    EXPECT_THROW(parse_cli({"trace", "--max-events-per-sec", "0", "--check-config"}, out),
+                 UsageError);
+}
+
 struct AgentBadCase {
     std::vector<std::string> args;
     std::string must_mention;
