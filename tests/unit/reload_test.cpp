@@ -41,7 +41,7 @@ TEST(Reload, KernelSideAndSetupChangesAreNamedNotApplied) {
     // The running values of what needs a restart stay.
     EXPECT_EQ(*p.next.filter.port, 443);
     EXPECT_TRUE(p.next.filter.comm.empty());
-    EXPECT_EQ(p.next.ringbuf_size, 8u << 20);
+    EXPECT_EQ(p.next.ringbuf_size, run.ringbuf_size);
     EXPECT_TRUE(p.next.out.path.empty());
     EXPECT_FALSE(p.next.metrics_listen);
     std::string d = describe(p, "/etc/rstwatch/rstwatch.conf");
