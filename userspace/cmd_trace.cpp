@@ -105,8 +105,7 @@ class TraceSession {
           // programs behind.
           out_(make_formatter(o.out), make_sink(o.out)), metrics_(listen_for_metrics(o, registry_)),
           facts_(probe_kernel_async()), tracer_(tracer_config(o), hz_fallback()),
-          kernel_(facts_.get()),
-          pipe_(pipeline_config(o), out_, cgroups_, kernel_, clock_),
+          kernel_(facts_.get()), pipe_(pipeline_config(o), out_, cgroups_, kernel_, clock_),
           audit_(o.audit_interval, t_start_) {}
 
     int run() {
@@ -153,10 +152,10 @@ class TraceSession {
         out_.fmt().session_start(out_.buf(), ss);
         out_.flush();
         if (metrics_) {
-            registry_.set_build_info(BuildInfo{
-                RSTWATCH_VERSION, kernel_.release, std::string(to_string(tracer_.sockopt_hook())),
-                kernel_.rst_reason_arg, (o_.events & RW_EMIT_KEEPALIVE) != 0,
-                double(ss.ts_ns) / 1e9});
+            registry_.set_build_info(
+                BuildInfo{RSTWATCH_VERSION, kernel_.release,
+                          std::string(to_string(tracer_.sockopt_hook())), kernel_.rst_reason_arg,
+                          (o_.events & RW_EMIT_KEEPALIVE) != 0, double(ss.ts_ns) / 1e9});
             kernel_counters_ = tracer_.counters();
             publish_metrics();
         }

@@ -205,6 +205,8 @@ class JsonFormatter final : public Formatter {
                                 EventKind::connection_closed, EventKind::keepalive_set})
                 w.field_unum(to_string(k), (*e.by_event)[std::size_t(k)]);
             w.end_object();
+        } else {
+            w.field_null("by_event");
         }
         end(w, out);
     }

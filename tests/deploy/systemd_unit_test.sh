@@ -59,3 +59,11 @@ awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s <= m) }' || {
     exit 1
 }
 echo "ok: systemd-analyze security exposure $score (documented: $max_exposure)"
+
+# The config the unit reads (deploy/rstwatch.conf) is valid for this rstwatch.
+mkdir -p "$tmp/log"
+sed "s|/var/log/rstwatch/|$tmp/log/|" "$src/deploy/rstwatch.conf" >"$tmp/rstwatch.conf"
+chmod 0644 "$tmp/rstwatch.conf"
+grep -q "^ExecStart=.* --config /etc/rstwatch/rstwatch.conf$" "$unit"
+"$bin" trace --config "$tmp/rstwatch.conf" --check-config
+echo "ok: deploy/rstwatch.conf passes --check-config"

@@ -135,8 +135,19 @@ TEST(LogPipeline, RsyslogShipsEveryEventOnceAcrossRstwatchSizeRotation) {
     // Bursts of ~9 KB against 16 KB files: a rotation every other burst, often
     // inside one batch. Between bursts the shipper catches up, as a shipper
     // that keeps up with its input does (see the doc for one that does not).
+    auto resets_written = [&] {
+        std::size_t n = 0;
+        for (auto &l : all_output_lines(out))
+            n += l.find("\"event\":\"tcp_reset\"") != std::string::npos;
+        return n;
+    };
     for (int i = 0; i < 14; ++i) {
         refused_burst(port, 5);
+        // rstwatch writes a burst up to ~150 ms later (ring-buffer drain, and
+        // received resets wait for their pair): wait for all of it first,
+        // else "caught up" would compare two counts that both predate it.
+        ASSERT_TRUE(wait_until([&] { return resets_written() == std::size_t(10 * (i + 1)); }, 10s))
+            << rw.stderr_text();
         ASSERT_TRUE(wait_until([&] { return shipper_caught_up(out, shipped); }, 20s))
             << "rsyslog did not ship burst " << i << "; " << rsyslog.log();
     }
@@ -164,9 +175,9 @@ TEST(LogPipeline, RsyslogShipsEveryEventOnceAcrossLogrotateCreateWithSighup) {
     // The snippet shipped in deploy/logrotate/rstwatch, pointed at this run
     // (compression off, so that the test can read every rotated file).
     const std::string conf = dir / "logrotate.conf";
-    sh("sed -e 's|/var/log/rstwatch/events.ndjson|" + out + "|' -e 's|systemctl kill .*|kill -HUP " +
-       std::to_string(rw.pid()) + "|' -e '/compress/d' " + RW_SOURCE_DIR +
-       "/deploy/logrotate/rstwatch > " + conf);
+    sh("sed -e 's|/var/log/rstwatch/events.ndjson|" + out +
+       "|' -e 's|systemctl kill .*|kill -HUP " + std::to_string(rw.pid()) + "|' -e '/compress/d' " +
+       RW_SOURCE_DIR + "/deploy/logrotate/rstwatch > " + conf);
     ASSERT_NE(sh("cat " + conf).find("create 0640"), std::string::npos);
     {
         Traffic traffic(port, 3);
