@@ -68,14 +68,17 @@ established=$(ss -Htn state established "( sport = :$port or dport = :$port )" |
 clk=$(getconf CLK_TCK)
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-metric() { curl -s "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
+metric() {
+    /usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
+        "http://127.0.0.1:$mport/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
 
 printf '# rstwatch agent idle cost: %s established loopback connections (%s sockets on port %s), %ss per setting\n' \
     "$conns" "$established" "$port" "$duration"
 printf '# kernel %s, %s CPUs, rstwatch %s\n' "$(uname -r)" "$(nproc)" "$("$bin" --version | awk '{print $2}')"
 printf '%-10s %8s %10s %10s %8s %12s %14s\n' interval cpu_pct cpu_s rss_mib hwm_mib audits audit_ms
 for iv in ${intervals//,/ }; do
-    mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     args=(trace --events reset,timeout --port "$port" --output "$work/events.ndjson" --metrics-listen "$mport")
     [ "$iv" = off ] || args+=(--audit-interval "$iv")
     rm -f "$work/events.ndjson"

@@ -1,5 +1,7 @@
 #include "rstwatch/agent_audit.hpp"
 
+#include <malloc.h>
+
 #include "rstwatch/clock.hpp"
 #include "rstwatch/tracer.hpp"
 
@@ -73,6 +75,11 @@ AuditGauges PeriodicAudit::emit(std::vector<rw_snapshot> snap, Output &out, Cgro
         g.without_keepalive += p.without_keepalive;
     }
     g.by_comm = top_comm_gauges(res.processes, settings.top_comm);
+    res = {};
+    snap = {};
+    // An audit of many connections briefly needs megabytes; give them back to
+    // the system instead of keeping the agent's RSS at that peak.
+    malloc_trim(0);
     const std::uint64_t ended = WallClock::mono_now_ns();
     g.duration_s = double(ended - started_ns) / 1e9;
     if (interval_ns_) next_ns_ = ended + interval_ns_;
