@@ -199,6 +199,15 @@ class JsonFormatter final : public Formatter {
         w.field_unum("tcp_reset", e.by_type[0]).field_unum("keepalive_set", e.by_type[1]);
         w.field_unum("connection", e.by_type[2]).field_unum("keepalive_enforced", e.by_type[3]);
         w.end_object();
+        if (e.by_event) {
+            w.key("by_event").begin_object();
+            for (EventKind k : {EventKind::tcp_reset, EventKind::tcp_timeout,
+                                EventKind::connection_closed, EventKind::keepalive_set})
+                w.field_unum(to_string(k), (*e.by_event)[std::size_t(k)]);
+            w.end_object();
+        } else {
+            w.field_null("by_event");
+        }
         end(w, out);
     }
 
