@@ -21,6 +21,7 @@
 #include "rstwatch/metrics_http.hpp"
 #include "rstwatch/output_setup.hpp"
 #include "rstwatch/pipeline.hpp"
+#include "rstwatch/signals.hpp"
 #include "rstwatch/reload.hpp"
 #include "rstwatch/summary.hpp"
 #include "rstwatch/tracer.hpp"
@@ -41,21 +42,6 @@ std::vector<std::string> event_names(std::uint32_t mask) {
     if (mask & RW_EMIT_CONNECTION) names.emplace_back("connection");
     if (mask & kEventSummary) names.emplace_back("summary");
     return names;
-}
-
-UniqueFd block_signals() {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    // Blocked before any thread exists (the metrics threads inherit the mask),
-    // so the signalfd is the only receiver.
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!fd) throw Error(Exit::runtime, std::string("signalfd: ") + std::strerror(errno));
-    return fd;
 }
 
 TracerConfig tracer_config(const TraceOptions &o) {
@@ -100,7 +86,7 @@ std::unique_ptr<MetricsServer> listen_for_metrics(const TraceOptions &o, Metrics
 class TraceSession {
   public:
     explicit TraceSession(const TraceOptions &o)
-        : o_(o), t_start_(WallClock::mono_now_ns()), sigfd_(block_signals()),
+        : o_(o), t_start_(WallClock::mono_now_ns()), sigfd_(block_session_signals()),
           // Output first: a bad path is a usage error and must not leave BPF
           // programs behind.
           out_(make_formatter(o.out), make_sink(o.out)), metrics_(listen_for_metrics(o, registry_)),

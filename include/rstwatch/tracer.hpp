@@ -82,16 +82,13 @@ class Tracer {
     SockoptHook sockopt_hook() const { return hook_; }
 
   private:
-    static int ring_sample(void *ctx, void *data, std::size_t size);
     void attach_all(const TracerConfig &cfg);
 
     SkelPtr<trace_bpf> skel_;
     std::vector<LinkPtr> links_;
     LinkPtr iter_link_;
     UniqueFd cgroup_fd_;
-    RingBufferPtr rb_;
-    std::function<int(const void *, std::size_t)> on_sample_;
-    std::exception_ptr callback_error_;
+    std::unique_ptr<RingReader> ring_;
     unsigned hz_ = 0;
     SockoptHook hook_ = SockoptHook::none;
 };
