@@ -44,6 +44,8 @@ EnforceSettings EnforceSettings::from_config(const rw_enforce_config &c) {
 
 namespace {
 
+using json_fields::Envelope;
+
 bool connected(const rw_endpoints &ep) {
     return ep.remote_port != 0;
 }
@@ -51,7 +53,7 @@ bool connected(const rw_endpoints &ep) {
 class JsonEnforceFormatter final : public EnforceFormatter {
   public:
     explicit JsonEnforceFormatter(std::string host)
-        : host_(host), trace_fmt_(make_json_formatter(std::move(host))) {}
+        : envelope_(host), trace_fmt_(make_json_formatter(std::move(host))) {}
 
     void start(std::string &out, const EnforceStart &e) override {
         JsonWriter w = begin(out, "enforce_start", e.ts_ns);
@@ -166,21 +168,9 @@ class JsonEnforceFormatter final : public EnforceFormatter {
 
   private:
     JsonWriter begin(std::string &out, std::string_view event, std::int64_t ts_ns) {
-        JsonWriter w(out);
-        w.begin_object();
-        w.field_num("v", kSchemaVersion).field("event", event);
-        scratch_.assign(1, '"');
-        ts_.append(scratch_, ts_ns);
-        scratch_.push_back('"');
-        w.key("ts").raw(scratch_);
-        w.field("host", host_);
-        return w;
+        return envelope_.begin(out, event, ts_ns);
     }
-
-    static void end(JsonWriter &w, std::string &out) {
-        w.end_object();
-        out.push_back('\n');
-    }
+    static void end(JsonWriter &w, std::string &out) { Envelope::end(w, out); }
 
     static void opt_str(JsonWriter &w, std::string_view k, const std::string &v) {
         if (v.empty())
@@ -228,10 +218,8 @@ class JsonEnforceFormatter final : public EnforceFormatter {
         w.field_unum("kept", c[RW_ENF_CNT_KEPT]).field_unum("errors", c[RW_ENF_CNT_ERRORS]);
     }
 
-    std::string host_;
+    Envelope envelope_;
     std::unique_ptr<Formatter> trace_fmt_;
-    Rfc3339 ts_;
-    std::string scratch_;
 };
 
 // One readable line per event, for a terminal.

@@ -80,7 +80,7 @@ std::string_view cause_name(std::uint8_t c) {
 
 class JsonFormatter final : public Formatter {
   public:
-    explicit JsonFormatter(std::string host) : host_(std::move(host)) {}
+    explicit JsonFormatter(std::string host) : envelope_(std::move(host)) {}
 
     void session_start(std::string &out, const SessionStart &e) override {
         JsonWriter w = begin(out, "session_start", e.ts_ns);
@@ -268,21 +268,9 @@ class JsonFormatter final : public Formatter {
 
   private:
     JsonWriter begin(std::string &out, std::string_view event, std::int64_t ts_ns) {
-        JsonWriter w(out);
-        w.begin_object();
-        w.field_num("v", kSchemaVersion).field("event", event);
-        scratch_.assign(1, '"');
-        ts_.append(scratch_, ts_ns);
-        scratch_.push_back('"');
-        w.key("ts").raw(scratch_);
-        w.field("host", host_);
-        return w;
+        return envelope_.begin(out, event, ts_ns);
     }
-
-    static void end(JsonWriter &w, std::string &out) {
-        w.end_object();
-        out.push_back('\n');
-    }
+    static void end(JsonWriter &w, std::string &out) { Envelope::end(w, out); }
 
     static void opt_ms(JsonWriter &w, std::string_view k, bool known, std::uint64_t v) {
         if (known)
@@ -298,9 +286,7 @@ class JsonFormatter final : public Formatter {
             w.field_null("conntrack_timeout_s");
     }
 
-    std::string host_;
-    Rfc3339 ts_;
-    std::string scratch_;
+    Envelope envelope_;
 };
 
 } // namespace

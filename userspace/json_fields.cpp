@@ -6,6 +6,23 @@
 
 namespace rstwatch::json_fields {
 
+JsonWriter Envelope::begin(std::string &out, std::string_view event, std::int64_t ts_ns) {
+    JsonWriter w(out);
+    w.begin_object();
+    w.field_num("v", kSchemaVersion).field("event", event);
+    scratch_.assign(1, '"');
+    ts_.append(scratch_, ts_ns);
+    scratch_.push_back('"');
+    w.key("ts").raw(scratch_);
+    w.field("host", host_);
+    return w;
+}
+
+void Envelope::end(JsonWriter &w, std::string &out) {
+    w.end_object();
+    out.push_back('\n');
+}
+
 std::string_view owner_source(std::uint32_t how) {
     switch (how) {
     case RW_OWNER_CONNECT:

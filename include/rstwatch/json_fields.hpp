@@ -3,13 +3,30 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "rstwatch/clock.hpp"
 #include "rstwatch/enrich.hpp"
+#include "rstwatch/events.hpp"
 #include "rstwatch/json_writer.hpp"
 #include "rstwatch/records.h"
 
 namespace rstwatch::json_fields {
+
+// The fields every line starts with: {"v", "event", "ts", "host", ... and the
+// end of the line. Keeps the formatted second of the timestamp cached.
+class Envelope {
+  public:
+    explicit Envelope(std::string host) : host_(std::move(host)) {}
+    JsonWriter begin(std::string &out, std::string_view event, std::int64_t ts_ns);
+    static void end(JsonWriter &w, std::string &out);
+
+  private:
+    std::string host_;
+    Rfc3339 ts_;
+    std::string scratch_;
+};
 
 std::string_view owner_source(std::uint32_t how);
 
