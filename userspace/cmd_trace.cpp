@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <future>
+#include <unordered_set>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -286,9 +287,19 @@ class TraceSession {
         const std::int64_t ts_end = WallClock::real_now_ns();
         lost_.check(tracer_.counters(), pipe_.limiter(), out_, ts_end);
         if (o_.events & kEventSummary) {
+            // Order matters: the kernel counts a connection when it reaches
+            // CLOSE, then forgets it. Counters first, then what is still held
+            // or closing: a connection closing in between is at worst missed, never
+            // counted twice.
+            auto stats = tracer_.proc_stats();
             std::vector<rw_snapshot> open;
-            tracer_.scan(false, [&open](const rw_snapshot &s) { open.push_back(s); });
-            for (auto &p : build_process_summaries(tracer_.proc_stats(), open, o_.filter)) {
+            std::unordered_set<std::uint64_t> held;
+            tracer_.scan(false, [&](const rw_snapshot &s) {
+                open.push_back(s);
+                held.insert(s.sock_id);
+            });
+            auto closing = tracer_.socks_not_in(held);
+            for (auto &p : build_process_summaries(stats, open, closing, o_.filter)) {
                 p.cgroup = cgroups_.of_pid(p.pid);
                 if (!p.comm.empty() || p.pid) out_.fmt().process_summary(out_.buf(), ts_end, p);
             }

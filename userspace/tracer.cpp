@@ -269,6 +269,24 @@ std::vector<std::pair<std::uint32_t, rw_proc_stats>> Tracer::proc_stats() const 
     return out;
 }
 
+std::vector<rw_sock_info>
+Tracer::socks_not_in(const std::unordered_set<std::uint64_t> &held) const {
+    std::vector<rw_sock_info> out;
+    int fd = bpf_map__fd(skel_->maps.rw_socks);
+    std::uint64_t key = 0, next = 0;
+    std::uint64_t *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        rw_sock_info v{};
+        if (!held.count(next) && bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            v.owner.comm[RW_COMM_LEN - 1] = '\0';
+            out.push_back(v);
+        }
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
 std::size_t Tracer::sock_entries() const {
     int fd = bpf_map__fd(skel_->maps.rw_socks);
     std::uint64_t key = 0, next = 0;

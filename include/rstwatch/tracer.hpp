@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <unordered_set>
 #include <vector>
 
 #include "rstwatch/bpf_util.hpp"
@@ -78,6 +79,9 @@ class Tracer {
     Counters counters() const;
     std::vector<std::pair<std::uint32_t, rw_proc_stats>> proc_stats() const;
     std::size_t sock_entries() const;
+    // rw_socks entries whose socket is not in `held` (sock_id of sockets some
+    // fd still refers to): connections closed by their owner, still closing.
+    std::vector<rw_sock_info> socks_not_in(const std::unordered_set<std::uint64_t> &held) const;
     unsigned hz() const { return hz_; }
     SockoptHook sockopt_hook() const { return hook_; }
 
