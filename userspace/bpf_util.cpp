@@ -23,6 +23,32 @@
 
 namespace rstwatch {
 
+RingReader::RingReader(int map_fd, Callback cb, std::string_view what) : cb_(std::move(cb)) {
+    ring_buffer *rb = ring_buffer__new(map_fd, sample, this, nullptr);
+    if (!rb) throw bpf_failure("opening " + std::string(what), errno);
+    rb_.reset(rb);
+}
+
+int RingReader::sample(void *ctx, void *data, std::size_t size) {
+    auto *self = static_cast<RingReader *>(ctx);
+    try {
+        return self->cb_(data, size);
+    } catch (...) {
+        self->error_ = std::current_exception();
+        return -ECANCELED;
+    }
+}
+
+int RingReader::consume() {
+    int n = ring_buffer__consume(rb_.get());
+    if (error_) {
+        auto e = error_;
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
+    return n;
+}
+
 UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept {
     if (this != &o) {
         if (fd_ >= 0) close(fd_);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <future>
+#include <unordered_set>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "rstwatch/metrics_http.hpp"
 #include "rstwatch/output_setup.hpp"
 #include "rstwatch/pipeline.hpp"
+#include "rstwatch/signals.hpp"
 #include "rstwatch/reload.hpp"
 #include "rstwatch/summary.hpp"
 #include "rstwatch/tracer.hpp"
@@ -41,21 +43,6 @@ std::vector<std::string> event_names(std::uint32_t mask) {
     if (mask & RW_EMIT_CONNECTION) names.emplace_back("connection");
     if (mask & kEventSummary) names.emplace_back("summary");
     return names;
-}
-
-UniqueFd block_signals() {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    // Blocked before any thread exists (the metrics threads inherit the mask),
-    // so the signalfd is the only receiver.
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!fd) throw Error(Exit::runtime, std::string("signalfd: ") + std::strerror(errno));
-    return fd;
 }
 
 TracerConfig tracer_config(const TraceOptions &o) {
@@ -100,7 +87,7 @@ std::unique_ptr<MetricsServer> listen_for_metrics(const TraceOptions &o, Metrics
 class TraceSession {
   public:
     explicit TraceSession(const TraceOptions &o)
-        : o_(o), t_start_(WallClock::mono_now_ns()), sigfd_(block_signals()),
+        : o_(o), t_start_(WallClock::mono_now_ns()), sigfd_(block_session_signals()),
           // Output first: a bad path is a usage error and must not leave BPF
           // programs behind.
           out_(make_formatter(o.out), make_sink(o.out)), metrics_(listen_for_metrics(o, registry_)),
@@ -300,9 +287,19 @@ class TraceSession {
         const std::int64_t ts_end = WallClock::real_now_ns();
         lost_.check(tracer_.counters(), pipe_.limiter(), out_, ts_end);
         if (o_.events & kEventSummary) {
+            // Order matters: the kernel counts a connection when it reaches
+            // CLOSE, then forgets it. Counters first, then what is still held
+            // or closing: a connection closing in between is at worst missed, never
+            // counted twice.
+            auto stats = tracer_.proc_stats();
             std::vector<rw_snapshot> open;
-            tracer_.scan(false, [&open](const rw_snapshot &s) { open.push_back(s); });
-            for (auto &p : build_process_summaries(tracer_.proc_stats(), open, o_.filter)) {
+            std::unordered_set<std::uint64_t> held;
+            tracer_.scan(false, [&](const rw_snapshot &s) {
+                open.push_back(s);
+                held.insert(s.sock_id);
+            });
+            auto closing = tracer_.socks_not_in(held);
+            for (auto &p : build_process_summaries(stats, open, closing, o_.filter)) {
                 p.cgroup = cgroups_.of_pid(p.pid);
                 if (!p.comm.empty() || p.pid) out_.fmt().process_summary(out_.buf(), ts_end, p);
             }

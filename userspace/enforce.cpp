@@ -351,48 +351,30 @@ void Enforcer::pin(const std::string &dir) {
     }
 }
 
-int Enforcer::ring_sample(void *ctx, void *data, std::size_t size) {
-    auto *self = static_cast<Enforcer *>(ctx);
-    // No exception may cross libbpf's C frames: park it and stop consuming.
-    try {
+void Enforcer::open_ring_buffer(std::function<void(const rw_enforce &)> on_record) {
+    auto decode = [this, on_record = std::move(on_record)](const void *data, std::size_t size) {
         std::string why;
         auto rec = decode_record(data, size, &why);
         const rw_enforce *e = rec ? std::get_if<rw_enforce>(&*rec) : nullptr;
         if (!e) {
-            ++self->malformed_;
+            ++malformed_;
             log_debug("dropping a malformed enforce record: " +
                       (why.empty() ? std::string("not an enforce record") : why));
             return 0;
         }
-        self->on_record_(*e);
+        on_record(*e);
         return 0;
-    } catch (...) {
-        self->callback_error_ = std::current_exception();
-        return -ECANCELED;
-    }
-}
-
-void Enforcer::open_ring_buffer(std::function<void(const rw_enforce &)> on_record) {
-    on_record_ = std::move(on_record);
-    ring_buffer *rb =
-        ring_buffer__new(bpf_map__fd(skel_->maps.enf_events), ring_sample, this, nullptr);
-    if (!rb) throw bpf_failure("opening the enforce ring buffer", errno);
-    rb_.reset(rb);
+    };
+    ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.enf_events), std::move(decode),
+                                         "the enforce ring buffer");
 }
 
 int Enforcer::ring_epoll_fd() const {
-    return ring_buffer__epoll_fd(rb_.get());
+    return ring_->epoll_fd();
 }
 
 int Enforcer::consume() {
-    if (!rb_) return 0;
-    int n = ring_buffer__consume(rb_.get());
-    if (callback_error_) {
-        auto e = callback_error_;
-        callback_error_ = nullptr;
-        std::rethrow_exception(e);
-    }
-    return n;
+    return ring_ ? ring_->consume() : 0;
 }
 
 void Enforcer::stop_reporting() {

@@ -225,37 +225,17 @@ std::size_t Tracer::scan(bool seed, const std::function<void(const rw_snapshot &
     return on_snapshot ? sockets : 0;
 }
 
-int Tracer::ring_sample(void *ctx, void *data, std::size_t size) {
-    auto *self = static_cast<Tracer *>(ctx);
-    // No exception may cross libbpf's C frames: park it and stop consuming.
-    try {
-        return self->on_sample_(data, size);
-    } catch (...) {
-        self->callback_error_ = std::current_exception();
-        return -ECANCELED;
-    }
-}
-
 void Tracer::open_ring_buffer(std::function<int(const void *, std::size_t)> on_sample) {
-    on_sample_ = std::move(on_sample);
-    ring_buffer *rb =
-        ring_buffer__new(bpf_map__fd(skel_->maps.rw_events), ring_sample, this, nullptr);
-    if (!rb) throw bpf_failure("opening the ring buffer", errno);
-    rb_.reset(rb);
+    ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.rw_events), std::move(on_sample),
+                                         "the trace ring buffer");
 }
 
 int Tracer::ring_epoll_fd() const {
-    return ring_buffer__epoll_fd(rb_.get());
+    return ring_->epoll_fd();
 }
 
 int Tracer::consume() {
-    int n = ring_buffer__consume(rb_.get());
-    if (callback_error_) {
-        auto e = callback_error_;
-        callback_error_ = nullptr;
-        std::rethrow_exception(e);
-    }
-    return n;
+    return ring_ ? ring_->consume() : 0;
 }
 
 Counters Tracer::counters() const {
@@ -282,6 +262,24 @@ std::vector<std::pair<std::uint32_t, rw_proc_stats>> Tracer::proc_stats() const 
         if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
             v.comm[RW_COMM_LEN - 1] = '\0';
             out.emplace_back(next, v);
+        }
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+std::vector<rw_sock_info>
+Tracer::socks_not_in(const std::unordered_set<std::uint64_t> &held) const {
+    std::vector<rw_sock_info> out;
+    int fd = bpf_map__fd(skel_->maps.rw_socks);
+    std::uint64_t key = 0, next = 0;
+    std::uint64_t *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        rw_sock_info v{};
+        if (!held.count(next) && bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            v.owner.comm[RW_COMM_LEN - 1] = '\0';
+            out.push_back(v);
         }
         key = next;
         prev = &key;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +33,28 @@ template <class Skel> struct SkelDeleter {
     void operator()(Skel *s) const { Skel::destroy(s); }
 };
 template <class Skel> using SkelPtr = std::unique_ptr<Skel, SkelDeleter<Skel>>;
+
+// A libbpf ring buffer with a C++ callback (returning <0 stops the current
+// consume early). No exception may cross libbpf's C frames: one thrown by the
+// callback is parked, consuming stops, and consume() rethrows it. Not movable:
+// libbpf keeps a pointer to it.
+class RingReader {
+  public:
+    using Callback = std::function<int(const void *, std::size_t)>;
+    // `what` names the buffer in errors ("the trace ring buffer").
+    RingReader(int map_fd, Callback cb, std::string_view what);
+    RingReader(const RingReader &) = delete;
+    RingReader &operator=(const RingReader &) = delete;
+    int epoll_fd() const { return ring_buffer__epoll_fd(rb_.get()); }
+    // Drains everything available; the number of records, or rethrows.
+    int consume();
+
+  private:
+    static int sample(void *ctx, void *data, std::size_t size);
+    Callback cb_;
+    std::exception_ptr error_;
+    RingBufferPtr rb_;
+};
 
 // A file descriptor closed on destruction.
 class UniqueFd {

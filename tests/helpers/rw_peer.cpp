@@ -19,6 +19,9 @@
 //       connect ("connected LOCALPORT"), set options, optionally wait for a line on
 //       stdin ("go"), sleep idle-ms, optionally write, then read until the
 //       connection fails or hold-ms passes; prints "result OK|errno E".
+//       --fill: before closing, fill the send buffers (the server does not
+//       read), so the FIN queues behind unsent data and the closed socket
+//       stays in FIN_WAIT1 with no fd; prints "filled BYTES".
 //   rw_peer sockopts --port P [--addr A] [--name NAME]
 //       connect, then a fixed sequence of keepalive setsockopt calls whose
 //       results are printed as "sockopt OPTION LEVEL VALUE RESULT FD".
@@ -51,6 +54,7 @@ struct Args {
     bool keepalive = false;
     int keepidle = 0, keepintvl = 0, keepcnt = 0;
     bool write_after = false;
+    bool fill = false;
     bool wait_line = false;
     int count = 1;
     std::string name;
@@ -241,6 +245,17 @@ int mode_client(const Args &a) {
         }
     }
     say("result OK");
+    if (a.fill) {
+        // Bounded: loopback buffers hold a few MiB at most.
+        static char chunk[65536];
+        long total = 0;
+        for (int i = 0; i < 1024; ++i) {
+            ssize_t n = send(fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n <= 0) break;
+            total += n;
+        }
+        say("filled " + std::to_string(total));
+    }
     close(fd);
     return 0;
 }
@@ -318,6 +333,8 @@ int main(int argc, char **argv) {
             a.keepcnt = std::atoi(next().c_str());
         else if (k == "--write")
             a.write_after = true;
+        else if (k == "--fill")
+            a.fill = true;
         else if (k == "--wait-line")
             a.wait_line = true;
         else if (k == "--name")
