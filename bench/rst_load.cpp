@@ -145,6 +145,32 @@ int main(int argc, char **argv) {
     auto after = tcp_counters();
     close(sock);
 
+    // The cross-check. Every reset moves Tcp.OutRsts once; an abort (close
+    // with SO_LINGER {1, 0}) also moves one TcpExt.TCPAbortOn* counter (6.x
+    // counts it as TCPAbortOnData, older kernels as TCPAbortOnClose or
+    // TCPAbortOnLinger). In a private namespace the deltas must equal our
+    // count; in the host namespace other traffic can only add to them.
+    const bool priv = f.num("netns", 0) != 0;
+    auto delta = [&](const char *k) {
+        auto ia = before.find(k), ib = after.find(k);
+        return ia == before.end() || ib == after.end() ? -1LL : ib->second - ia->second;
+    };
+    auto agrees = [&](long long kernel) {
+        auto ours = (long long)res.resets;
+        return priv ? kernel == ours : kernel >= ours;
+    };
+    const long long out_rsts = delta("Tcp.OutRsts");
+    const long long aborts = mode == "abort" ? delta("TcpExt.TCPAbortOnData") +
+                                                   delta("TcpExt.TCPAbortOnClose") +
+                                                   delta("TcpExt.TCPAbortOnLinger")
+                                             : (long long)res.resets;
+    const bool kernel_agrees = agrees(out_rsts) && agrees(aborts);
+    if (!kernel_agrees)
+        std::fprintf(stderr,
+                     "rw_rst_load: the kernel's counters disagree with ours: %llu resets, "
+                     "Tcp.OutRsts +%lld, TcpExt.TCPAbortOn* +%lld (%s namespace)\n",
+                     (unsigned long long)res.resets, out_rsts, aborts, priv ? "private" : "host");
+
     std::string errs = "{";
     for (auto [e, n] : res.errors) {
         if (errs.size() > 1) errs += ",";
@@ -156,13 +182,14 @@ int main(int argc, char **argv) {
                 "\"expected_events\":%llu,\"errors\":%s,\"elapsed_s\":%.4f,\"rate\":%.0f,"
                 "\"cpu_user_s\":%.4f,\"cpu_sys_s\":%.4f,\"cpu_us_per_op\":%.3f,"
                 "\"addr\":\"%s\",\"port\":%d,\"netns\":%llu,\"private_netns\":%s,\"pid\":%d,"
-                "\"kernel\":%s}\n",
+                "\"kernel\":%s,\"kernel_check\":\"%s\",\"kernel_agrees\":%s}\n",
                 mode.c_str(), rate, (unsigned long long)res.ops, (unsigned long long)res.resets,
                 (unsigned long long)res.resets * 2, errs.c_str(), elapsed,
                 elapsed > 0 ? double(res.resets) / elapsed : 0.0, cpu_user, cpu_sys,
                 res.ops ? (cpu_user + cpu_sys) * 1e6 / double(res.ops) : 0.0,
                 f.str("addr", "127.0.0.1").c_str(), ntohs(dst.sin_port),
-                (unsigned long long)netns_inode(), f.num("netns", 0) != 0 ? "true" : "false",
-                int(getpid()), counter_deltas_json(before, after).c_str());
-    return res.resets == res.ops ? 0 : 1;
+                (unsigned long long)netns_inode(), priv ? "true" : "false", int(getpid()),
+                counter_deltas_json(before, after).c_str(), priv ? "equal" : "at_least",
+                kernel_agrees ? "true" : "false");
+    return res.resets == res.ops && kernel_agrees ? 0 : 1;
 }

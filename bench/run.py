@@ -301,7 +301,12 @@ def run_load(ctx, mode, rate, count, duration):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     if not r.stdout.strip():
         raise RuntimeError("rw_rst_load failed: " + r.stderr)
-    return json.loads(r.stdout)
+    load = json.loads(r.stdout)
+    if not load.get("kernel_agrees"):
+        # Private netns: Tcp.OutRsts and TCPAbortOn* must equal its own count.
+        ctx.failures.append(f"rw_rst_load {mode}@{rate}: kernel counters disagree: "
+                            f"{load['resets']} resets, {load['kernel']}")
+    return load
 
 
 def storm_section(ctx):
