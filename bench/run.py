@@ -226,13 +226,19 @@ class Tracer:
             time.sleep(0.05)
 
     def stop(self):
-        if self.proc.poll() is None:
+        # SIGINT, repeated: bpftrace 0.17 loses one sent right after it says
+        # it is attached. rstwatch drains its ring buffer on the first.
+        end = time.monotonic() + 60
+        while self.proc.poll() is None and time.monotonic() < end:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(timeout=60)
+                self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                pass
+        if self.proc.poll() is None:
+            log(f"{self.name} ignored SIGINT for 60 s: killed")
+            self.proc.kill()
+            self.proc.wait()
 
 
 def count_events(tracer, load):
@@ -553,13 +559,24 @@ def startup_section(ctx):
                         break
                 elif p.poll() is not None:
                     break
+            # Stop it, reading the terminal meanwhile (bpftrace prints its maps
+            # at exit). bpftrace 0.17 loses a SIGINT that comes right after its
+            # attached_probes line (its handler is not installed yet): repeat it.
+            stop_end, next_int = time.monotonic() + 20, 0
+            while p.poll() is None and time.monotonic() < stop_end:
+                if time.monotonic() >= next_int:
+                    p.send_signal(signal.SIGINT)
+                    next_int = time.monotonic() + 0.5
+                r, _, _ = select.select([m], [], [], 0.05)
+                if r:
+                    try:
+                        os.read(m, 65536)
+                    except OSError:
+                        time.sleep(0.05)
             if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+                log(f"startup: {name} ignored SIGINT for 20 s: killed")
+                p.kill()
+            p.wait()
             os.close(m)
             own = None
             mm = re.search(rb'"startup_ms":(\d+)', buf)
