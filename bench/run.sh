@@ -2,7 +2,7 @@
 # Builds rstwatch and the bench programs, then runs every benchmark section in
 # one invocation, interleaved, and prints the tables of docs/PERFORMANCE.md.
 #
-#   sudo bench/run.sh                       # everything (about 30 min on 2 cores)
+#   sudo bench/run.sh --reps 4              # everything: about 11 min on 2 cores (docs/PERFORMANCE.md)
 #   sudo bench/run.sh --sections storm --reps 3
 #   sudo bench/run.sh --smoke               # each section once, a few hundred events
 #
