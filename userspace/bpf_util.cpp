@@ -1,5 +1,6 @@
 #include "rstwatch/bpf_util.hpp"
 
+#include <algorithm>
 #include <bpf/btf.h>
 #include <cerrno>
 #include <chrono>
@@ -12,10 +13,16 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <linux/magic.h>
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/utsname.h>
 #include <thread>
 #include <unistd.h>
 
+#include "rstwatch/caps.hpp"
 #include "rstwatch/log.hpp"
 
 namespace rstwatch {
@@ -77,13 +84,27 @@ Error bpf_failure(std::string_view what, int err) {
     std::string msg = std::string(what) + " failed: " + std::strerror(err) + ".";
     switch (err) {
     case EPERM:
-    case EACCES:
-        msg += " rstwatch needs root, or the capabilities CAP_BPF, CAP_PERFMON and "
-               "CAP_NET_ADMIN (see docs/security.md). If you are root, check "
-               "kernel.unprivileged_bpf_disabled, the lockdown mode and any LSM policy.";
+    case EACCES: {
+        // The commands check their capabilities before loading (require_caps), so
+        // an EPERM here usually comes from something capabilities do not show.
+        auto miss = missing_caps(effective_caps(), {{Cap::bpf, "BPF"}, {Cap::perfmon, "tracing"}});
+        if (!miss.empty()) {
+            msg += " The process is missing";
+            for (const auto &m : miss)
+                msg += " " + cap_name(m.cap);
+            msg += ": run as root or grant the capabilities in docs/security.md.";
+        } else if (!in_initial_user_namespace()) {
+            msg += " rstwatch runs in a user namespace: capabilities there do not allow BPF. "
+                   "Run it in the host's initial user namespace (a privileged container).";
+        } else {
+            msg += " The process has CAP_BPF and CAP_PERFMON, so a security policy refused it: "
+                   "check the kernel lockdown mode (/sys/kernel/security/lockdown), SELinux/"
+                   "AppArmor/BPF-LSM policy, and kernel.unprivileged_bpf_disabled.";
+        }
         if (!libbpf_recent_warnings(1).empty())
             msg += "\nlibbpf said:\n" + libbpf_recent_warnings(8);
         return EnvironmentError(msg);
+    }
     case ENOENT:
     case ESRCH:
     case EOPNOTSUPP:
@@ -102,11 +123,192 @@ Error bpf_failure(std::string_view what, int err) {
     }
 }
 
+namespace {
+
+constexpr const char *kVmlinuxBtf = "/sys/kernel/btf/vmlinux";
+constexpr const char *kBtfFix =
+    "rstwatch's CO-RE programs need a kernel built with CONFIG_DEBUG_INFO_BTF=y (Debian, "
+    "Ubuntu, Fedora and RHEL kernels since 2021 are); boot such a kernel, or install your "
+    "distribution's kernel package";
+
+} // namespace
+
 void require_btf() {
-    if (access("/sys/kernel/btf/vmlinux", R_OK) != 0)
-        throw EnvironmentError(
-            "no kernel BTF at /sys/kernel/btf/vmlinux: rstwatch's CO-RE programs need a kernel "
-            "built with CONFIG_DEBUG_INFO_BTF=y (all Debian/Ubuntu/Fedora kernels since 2021)");
+    struct stat st {};
+    if (stat(kVmlinuxBtf, &st) != 0)
+        throw EnvironmentError(std::string("no kernel BTF at ") + kVmlinuxBtf + " (" +
+                               std::strerror(errno) + "): " + kBtfFix);
+    if (access(kVmlinuxBtf, R_OK) != 0)
+        throw EnvironmentError(std::string("cannot read the kernel BTF at ") + kVmlinuxBtf + " (" +
+                               std::strerror(errno) + "): run rstwatch as root");
+    // sysfs reports size 4096 for most files but the real size for this one.
+    if (st.st_size == 0)
+        throw EnvironmentError(std::string("the kernel BTF at ") + kVmlinuxBtf +
+                               " is empty: " + kBtfFix);
+}
+
+void require_bpffs(const std::string &dir) {
+    struct statfs sfs {};
+    if (statfs(dir.c_str(), &sfs) != 0)
+        throw EnvironmentError("pinning needs the BPF filesystem, but " + dir +
+                               " does not exist (" + std::strerror(errno) +
+                               "): mount it with `mount -t bpf bpf /sys/fs/bpf` (systemd does "
+                               "this at boot: sys-fs-bpf.mount) and pin below it");
+    if (static_cast<unsigned long>(sfs.f_type) != BPF_FS_MAGIC)
+        throw EnvironmentError("pinning needs the BPF filesystem, but " + dir +
+                               " is not on bpffs: mount it with `mount -t bpf bpf /sys/fs/bpf` "
+                               "(systemd does this at boot: sys-fs-bpf.mount) and pin below it");
+}
+
+namespace {
+
+bool is_perfmon_type(bpf_prog_type t) {
+    switch (t) {
+    case BPF_PROG_TYPE_KPROBE:
+    case BPF_PROG_TYPE_TRACEPOINT:
+    case BPF_PROG_TYPE_PERF_EVENT:
+    case BPF_PROG_TYPE_RAW_TRACEPOINT:
+    case BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE:
+    case BPF_PROG_TYPE_TRACING:
+    case BPF_PROG_TYPE_LSM:
+    case BPF_PROG_TYPE_STRUCT_OPS:
+    case BPF_PROG_TYPE_EXT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool is_net_admin_type(bpf_prog_type t) {
+    switch (t) {
+    case BPF_PROG_TYPE_SCHED_CLS:
+    case BPF_PROG_TYPE_SCHED_ACT:
+    case BPF_PROG_TYPE_XDP:
+    case BPF_PROG_TYPE_LWT_IN:
+    case BPF_PROG_TYPE_LWT_OUT:
+    case BPF_PROG_TYPE_LWT_XMIT:
+    case BPF_PROG_TYPE_LWT_SEG6LOCAL:
+    case BPF_PROG_TYPE_SK_SKB:
+    case BPF_PROG_TYPE_SK_MSG:
+    case BPF_PROG_TYPE_FLOW_DISSECTOR:
+    case BPF_PROG_TYPE_CGROUP_DEVICE:
+    case BPF_PROG_TYPE_CGROUP_SOCK:
+    case BPF_PROG_TYPE_CGROUP_SOCK_ADDR:
+    case BPF_PROG_TYPE_CGROUP_SOCKOPT:
+    case BPF_PROG_TYPE_CGROUP_SYSCTL:
+    case BPF_PROG_TYPE_SOCK_OPS:
+    case BPF_PROG_TYPE_EXT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+template <class F> void for_each_autoload(const bpf_object *obj, F f) {
+    for (bpf_program *p = nullptr; (p = bpf_object__next_program(obj, p));)
+        if (bpf_program__autoload(p)) f(p);
+}
+
+constexpr const char *kTracefs = "/sys/kernel/tracing";
+constexpr const char *kDebugfsTracing = "/sys/kernel/debug/tracing";
+constexpr unsigned long kTracefsMagic = 0x74726163; // TRACEFS_MAGIC
+
+bool is_tracefs(const char *path) {
+    struct statfs sfs {};
+    return statfs(path, &sfs) == 0 && static_cast<unsigned long>(sfs.f_type) == kTracefsMagic;
+}
+
+// The tracefs directory libbpf reads tracepoint ids from: the debugfs path when
+// it exists (libbpf's own rule), else /sys/kernel/tracing.
+std::string tracefs_dir(std::string_view command) {
+    struct stat st {};
+    if (stat(kDebugfsTracing, &st) == 0) return kDebugfsTracing;
+    if (is_tracefs(kTracefs)) return kTracefs;
+    if (mount("nodev", kTracefs, "tracefs", 0, nullptr) == 0) return kTracefs;
+    int err = errno;
+    if (err == EPERM && !missing_caps(effective_caps(), {{Cap::sys_admin, ""}}).empty())
+        throw EnvironmentError(std::string(command) +
+                               " is missing CAP_SYS_ADMIN (to mount tracefs, which is not "
+                               "mounted): mount it once with `mount -t tracefs nodev " +
+                               kTracefs + "` (or run as root)");
+    throw EnvironmentError(std::string("tracefs is not mounted and mounting it failed (") +
+                           std::strerror(err) + "): mount -t tracefs nodev " + kTracefs);
+}
+
+} // namespace
+
+std::vector<CapNeed> caps_for_programs(const bpf_object *obj) {
+    std::string perfmon, net_admin, all;
+    for_each_autoload(obj, [&](const bpf_program *p) {
+        std::string name = bpf_program__name(p);
+        all += (all.empty() ? "" : ", ") + name;
+        if (is_perfmon_type(bpf_program__type(p))) perfmon += (perfmon.empty() ? "" : ", ") + name;
+        if (is_net_admin_type(bpf_program__type(p)))
+            net_admin += (net_admin.empty() ? "" : ", ") + name;
+    });
+    std::vector<CapNeed> need{{Cap::bpf, "to create BPF maps and load programs"}};
+    if (!perfmon.empty())
+        need.push_back({Cap::perfmon, "for tracing programs that read kernel memory: " + perfmon});
+    if (!net_admin.empty())
+        need.push_back({Cap::net_admin, "for networking/cgroup programs: " + net_admin});
+    return need;
+}
+
+void require_tracepoints(const bpf_object *obj, std::string_view command) {
+    std::string dir; // tracefs, resolved on first use
+    for_each_autoload(obj, [&](const bpf_program *p) {
+        std::string_view sec = bpf_program__section_name(p);
+        if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {        } else if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {
+            std::string tp(sec.substr(sec.find('/') + 1));
+            if (dir.empty()) dir = tracefs_dir(command);
+            std::string id = dir + "/events/" + tp + "/id";
+            int fd = open(id.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) {
+                close(fd);
+                return;
+            }
+            int err = errno;
+            if ((err == EACCES || err == EPERM) &&
+                !missing_caps(effective_caps(), {{Cap::dac_read_search, ""}}).empty())
+                throw EnvironmentError(
+                    std::string(command) + " is missing CAP_DAC_READ_SEARCH (to read " + id +
+                    ": tracefs is readable by root only). Run it as root, or grant "
+                    "CAP_DAC_READ_SEARCH as well (docs/security.md)");
+            if (err == ENOENT)
+                throw EnvironmentError(
+                    "the running kernel has no tracepoint " + tp + " (no " + id + "), which " +
+                    bpf_program__name(p) +
+                    " attaches to. Syscall tracepoints need CONFIG_FTRACE_SYSCALLS=y; without "
+                    "--events keepalive rstwatch does not use them");
+            throw EnvironmentError("cannot read " + id + " (" + std::strerror(err) + ")");
+        }
+    });
+}
+
+Error explain_load_failure(const bpf_object *obj, std::string_view what, int err) {
+    if (err < 0) err = -err;
+    if (err == ESRCH || err == ENOENT || err == EINVAL || err == EOPNOTSUPP) {
+        // A tp_btf program names its tracepoint by the btf_trace_<name> typedef
+        // in the kernel's BTF: without it, this kernel lacks the tracepoint.
+        // Checked only on failure: parsing BTF costs ~10 ms at every start.
+        std::unique_ptr<btf, void (*)(btf *)> vmlinux(btf__load_vmlinux_btf(), btf__free);
+        if (!vmlinux)
+            return EnvironmentError(std::string("cannot parse the kernel BTF at ") + kVmlinuxBtf +
+                                    ": " + kBtfFix);
+        std::string missing;
+        for_each_autoload(obj, [&](const bpf_program *p) {
+            std::string_view sec = bpf_program__section_name(p);
+            if (!missing.empty() || sec.rfind("tp_btf/", 0) != 0) return;
+            std::string tp(sec.substr(7));
+            if (btf__find_by_name_kind(vmlinux.get(), ("btf_trace_" + tp).c_str(),
+                                       BTF_KIND_TYPEDEF) <= 0)
+                missing = "the running kernel has no tracepoint " + tp + " (its BTF lacks btf_trace_" +
+                          tp + "), which " + bpf_program__name(p) +
+                          " attaches to: run rstwatch on a supported kernel (docs/kernels.md)";
+        });
+        if (!missing.empty()) return EnvironmentError(missing);
+    }
+    return bpf_failure(what, err);
 }
 
 namespace {
@@ -151,9 +353,10 @@ KernelFacts probe_kernel() {
 
     btf *vmlinux = btf__load_vmlinux_btf();
     if (!vmlinux)
-        throw EnvironmentError("cannot parse /sys/kernel/btf/vmlinux: " +
-                               std::string(std::strerror(errno)));
+        throw EnvironmentError(std::string("cannot parse the kernel BTF at ") + kVmlinuxBtf + " (" +
+                               std::strerror(errno) + "): " + kBtfFix);
     std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
+
 
     // The tracepoint's BTF prototype: (void *ctx, sk, skb[, reason]).
     int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_send_reset", BTF_KIND_TYPEDEF);

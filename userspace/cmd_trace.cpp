@@ -52,6 +52,10 @@ class LostReporter {
     std::uint64_t last_total_ = 0;
 };
 
+// Samples handled per wake-up: under a flood faster than we can format, the
+// loop still sees signals, ticks and deadlines between batches.
+constexpr std::size_t kConsumeBudget = 4096;
+
 UniqueFd block_signals() {
     sigset_t mask;
     sigemptyset(&mask);
@@ -138,6 +142,7 @@ int run_trace(const TraceOptions &o) {
     LostReporter lost;
     std::string_view end_reason = "signal";
     bool running = true;
+    bool more = false; // the last drain stopped at its budget
 
     while (running) {
         std::uint64_t now = WallClock::mono_now_ns();
@@ -146,7 +151,7 @@ int run_trace(const TraceOptions &o) {
         std::uint64_t wake = std::min(next_tick, now + kDrainIntervalNs);
         if (deadline && deadline < wake) wake = deadline;
         if (std::uint64_t p = pipe.pending_deadline(); p && p < wake) wake = p;
-        int timeout_ms = wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
+        int timeout_ms = wake > now && !more ? int((wake - now + 999'999) / 1'000'000) : 0;
         epoll_event evs[4];
         int n = epoll_wait(ep.get(), evs, 4, timeout_ms);
         if (n < 0 && errno != EINTR)
@@ -164,7 +169,8 @@ int run_trace(const TraceOptions &o) {
                 }
             }
         }
-        tracer.consume();
+        // A full batch means more is waiting: go round again without sleeping.
+        more = tracer.consume(kConsumeBudget) == kConsumeBudget;
         now = WallClock::mono_now_ns();
         pipe.flush_pending(now, false);
         if (now >= next_tick) {
@@ -189,8 +195,16 @@ int run_trace(const TraceOptions &o) {
         }
     }
 
-    // Drain what the kernel already produced, then account and summarise.
-    if (!out.closed() && !pipe.done()) tracer.consume();
+    // Drain what the kernel already produced, then account and summarise. Bounded
+    // by what the ring buffer can hold, so a flood cannot keep us from exiting.
+    if (!out.closed() && !pipe.done()) {
+        const std::size_t limit = o.ringbuf_size / sizeof(rw_sockopt) + kConsumeBudget;
+        std::size_t drained = 0, n = 0;
+        do {
+            n = tracer.consume(kConsumeBudget);
+            drained += n;
+        } while (n == kConsumeBudget && drained < limit && !out.closed() && !pipe.done());
+    }
     pipe.flush_pending(0, /*force=*/true);
     const std::int64_t ts_end = WallClock::real_now_ns();
     lost.check(tracer.counters(), out, ts_end);

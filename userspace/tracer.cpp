@@ -29,21 +29,6 @@ std::string_view to_string(SockoptHook h) {
 
 namespace {
 
-bool tracefs_available() {
-    return access("/sys/kernel/tracing/events", F_OK) == 0 ||
-           access("/sys/kernel/debug/tracing/events", F_OK) == 0;
-}
-
-// Classic tracepoints are attached by id, read from tracefs.
-void ensure_tracefs() {
-    if (tracefs_available()) return;
-    if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0 || !tracefs_available())
-        throw EnvironmentError(std::string("tracefs is not mounted and mounting it failed (") +
-                               std::strerror(errno) +
-                               "); --events keepalive uses syscall tracepoints. Fix: mount -t "
-                               "tracefs nodev /sys/kernel/tracing");
-}
-
 void set_prog(bpf_program *p, bool on) {
     bpf_program__set_autoload(p, on);
 }
@@ -85,7 +70,6 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
         }
-        if (hook_ == SockoptHook::syscall) ensure_tracefs();
     } else {
         // Audit: only the iterator runs; keep every map minimal.
         bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
@@ -98,9 +82,14 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
         set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
     }
 
+    // ---- check what loading needs, so a failure names it (exit 3, nothing loaded) ----
+    require_caps(cfg.command, caps_for_programs(skel_->obj));
+    require_tracepoints(skel_->obj, cfg.command);
+
     // ---- load ----
     if (int err = trace_bpf::load(skel_.get()))
-        throw bpf_failure("loading the trace BPF programs into the kernel", err);
+        throw explain_load_failure(skel_->obj, "loading the trace BPF programs into the kernel",
+                                   err);
     if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
         throw Error(Exit::runtime, "BPF object and rstwatch disagree on the record layout");
     hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
@@ -182,11 +171,20 @@ std::size_t Tracer::scan(bool seed, const std::function<void(const rw_snapshot &
     return on_snapshot ? sockets : 0;
 }
 
+namespace {
+// Returned from the sample callback when the budget is spent (the sample itself
+// was handled; libbpf has already advanced past it).
+constexpr int kBudgetSpent = -EAGAIN;
+} // namespace
+
 int Tracer::ring_sample(void *ctx, void *data, std::size_t size) {
     auto *self = static_cast<Tracer *>(ctx);
     // No exception may cross libbpf's C frames: park it and stop consuming.
     try {
-        return self->on_sample_(data, size);
+        int rc = self->on_sample_(data, size);
+        ++self->handled_;
+        if (rc >= 0 && self->budget_ && self->handled_ >= self->budget_) return kBudgetSpent;
+        return rc;
     } catch (...) {
         self->callback_error_ = std::current_exception();
         return -ECANCELED;
@@ -206,13 +204,19 @@ int Tracer::ring_epoll_fd() const {
 }
 
 int Tracer::consume() {
-    int n = ring_buffer__consume(rb_.get());
+    return int(consume(0));
+}
+
+std::size_t Tracer::consume(std::size_t budget) {
+    budget_ = budget;
+    handled_ = 0;
+    ring_buffer__consume(rb_.get());
     if (callback_error_) {
         auto e = callback_error_;
         callback_error_ = nullptr;
         std::rethrow_exception(e);
     }
-    return n;
+    return handled_;
 }
 
 Counters Tracer::counters() const {

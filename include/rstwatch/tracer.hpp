@@ -43,6 +43,8 @@ struct TracerConfig {
     bool attach = true;
     // Which setsockopt hook; `syscall` is forced when keepalive events are wanted.
     SockoptHook sockopt_hook = SockoptHook::cgroup;
+    // For messages: "rstwatch trace is missing CAP_BPF ...".
+    std::string command = "rstwatch trace";
 };
 
 // Longest a queued event waits before userspace drains it without a wakeup.
@@ -75,6 +77,10 @@ class Tracer {
     // Drains everything available; rethrows an exception raised by on_sample.
     int consume();
 
+    // Drains at most `budget` samples (0: everything available); returns how many
+    // were handled. A flood must not keep the event loop from seeing signals.
+    std::size_t consume(std::size_t budget);
+
     Counters counters() const;
     std::vector<std::pair<std::uint32_t, rw_proc_stats>> proc_stats() const;
     std::size_t sock_entries() const;
@@ -92,6 +98,7 @@ class Tracer {
     RingBufferPtr rb_;
     std::function<int(const void *, std::size_t)> on_sample_;
     std::exception_ptr callback_error_;
+    std::size_t budget_ = 0, handled_ = 0;
     unsigned hz_ = 0;
     SockoptHook hook_ = SockoptHook::none;
 };
