@@ -211,19 +211,14 @@ template <class F> void for_each_autoload(const bpf_object *obj, F f) {
 
 constexpr const char *kTracefs = "/sys/kernel/tracing";
 constexpr const char *kDebugfsTracing = "/sys/kernel/debug/tracing";
-constexpr unsigned long kTracefsMagic = 0x74726163; // TRACEFS_MAGIC
-
-bool is_tracefs(const char *path) {
-    struct statfs sfs {};
-    return statfs(path, &sfs) == 0 && static_cast<unsigned long>(sfs.f_type) == kTracefsMagic;
-}
-
 // The tracefs directory libbpf reads tracepoint ids from: the debugfs path when
-// it exists (libbpf's own rule), else /sys/kernel/tracing.
+// it exists (libbpf's own rule), else /sys/kernel/tracing, mounted if need be.
+// "Mounted" means it has an events/ directory (or one we may not look into).
 std::string tracefs_dir(std::string_view command) {
     struct stat st {};
     if (stat(kDebugfsTracing, &st) == 0) return kDebugfsTracing;
-    if (is_tracefs(kTracefs)) return kTracefs;
+    const std::string events = std::string(kTracefs) + "/events";
+    if (stat(events.c_str(), &st) == 0 || errno == EACCES) return kTracefs;
     if (mount("nodev", kTracefs, "tracefs", 0, nullptr) == 0) return kTracefs;
     int err = errno;
     if (err == EPERM && !missing_caps(effective_caps(), {{Cap::sys_admin, ""}}).empty())
@@ -238,10 +233,12 @@ std::string tracefs_dir(std::string_view command) {
 } // namespace
 
 std::vector<CapNeed> caps_for_programs(const bpf_object *obj) {
-    std::string perfmon, net_admin, all;
+    std::string perfmon, net_admin, tracepoints;
     for_each_autoload(obj, [&](const bpf_program *p) {
         std::string name = bpf_program__name(p);
-        all += (all.empty() ? "" : ", ") + name;
+        std::string_view sec = bpf_program__section_name(p);
+        if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0)
+            tracepoints += (tracepoints.empty() ? "" : ", ") + name;
         if (is_perfmon_type(bpf_program__type(p))) perfmon += (perfmon.empty() ? "" : ", ") + name;
         if (is_net_admin_type(bpf_program__type(p)))
             net_admin += (net_admin.empty() ? "" : ", ") + name;
@@ -251,6 +248,22 @@ std::vector<CapNeed> caps_for_programs(const bpf_object *obj) {
         need.push_back({Cap::perfmon, "for tracing programs that read kernel memory: " + perfmon});
     if (!net_admin.empty())
         need.push_back({Cap::net_admin, "for networking/cgroup programs: " + net_admin});
+    // Classic tracepoints are attached by the id libbpf reads from tracefs, which
+    // is root's (mode 0700) unless the admin mounted it otherwise. Root reads it
+    // as its owner; another uid needs CAP_DAC_READ_SEARCH, unless plain
+    // permissions already let it in.
+    if (!tracepoints.empty() && geteuid() != 0) {
+        struct stat st {};
+        std::string events =
+            std::string(stat(kDebugfsTracing, &st) == 0 ? kDebugfsTracing : kTracefs) + "/events";
+        const bool holds = missing_caps(effective_caps(), {{Cap::dac_read_search, ""}}).empty();
+        const bool denied =
+            faccessat(AT_FDCWD, events.c_str(), R_OK | X_OK, AT_EACCESS) != 0 && errno == EACCES;
+        if (holds || denied)
+            need.push_back(
+                {Cap::dac_read_search,
+                 "to read tracepoint ids from tracefs, which only root may read: " + tracepoints});
+    }
     return need;
 }
 
