@@ -168,3 +168,25 @@ TEST(Teardown, TwoSessionsAreIndependent) {
     EXPECT_EQ(resets_on(events_a, port), 10u);
     EXPECT_EQ(resets_on(events_b, port), 24u);
 }
+
+TEST(MapHygiene, ClosedListenerLeavesNoEntry) {
+    RW_REQUIRE_BPF();
+    // Found by bench/soak.sh: the port is released before LISTEN -> CLOSE is
+    // traced, so the delete used port 0 and every closed listener leaked.
+    Session s({"--events", "reset", "--port", "1"});
+    const unsigned id = bpf_maps_of(s.pid()).at("rw_listeners");
+    auto has_port = [&](int port) {
+        json d = json::parse(sh("bpftool map dump id " + std::to_string(id) + " -j"));
+        for (auto &e : d)
+            if (e["formatted"]["key"]["port"] == port) return true;
+        return false;
+    };
+    Child load({helper_bin("rw_load"), "--seconds", "2", "--rate", "5"});
+    const int port = std::stoi(load.expect("listening"));
+    load.expect("tick");
+    EXPECT_TRUE(has_port(port)) << "the listener was never recorded";
+    load.expect("done", 20s);
+    EXPECT_EQ(load.wait(), 0);
+    EXPECT_FALSE(has_port(port)) << "rw_listeners still has closed listener port " << port;
+    s.stop();
+}
