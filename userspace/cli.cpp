@@ -15,6 +15,7 @@
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/error.hpp"
 #include "rstwatch/middlebox.hpp"
+#include "rstwatch/text_safety.hpp"
 #include "rstwatch/units.hpp"
 #include "rstwatch/version.hpp"
 
@@ -22,9 +23,16 @@ namespace rstwatch {
 
 namespace {
 
+// A value as the user typed it, quoted in a one-line message: control
+// characters (a newline, an escape sequence) are shown as \xNN.
+std::string shown(std::string_view v) {
+    return terminal_safe(v);
+}
+
 [[noreturn]] void bad(const std::string &flag, const std::string &value,
                       const std::string &expected) {
-    throw UsageError("invalid value '" + value + "' for " + flag + ": expected " + expected);
+    throw UsageError("invalid value '" + shown(value) + "' for " + shown(flag) + ": expected " +
+                     expected);
 }
 
 template <class T>
@@ -325,7 +333,8 @@ std::uint32_t parse_events(const std::string &list) {
 void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level, std::string *dir) {
     std::string root = cgroup2_mount_point();
     if (root.empty())
-        throw UsageError("--cgroup " + path + ": no cgroup v2 hierarchy is mounted on this host");
+        throw UsageError("--cgroup " + shown(path) +
+                         ": no cgroup v2 hierarchy is mounted on this host");
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path root_path = fs::weakly_canonical(root, ec);
@@ -489,16 +498,16 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
             if (name == "-v" || name == "--verbose" || name == "-h" || name == "--help" ||
                 name == "-V" || name == "--version" || name == "--help-all")
                 continue;
-            throw UsageError("unknown option '" + a +
+            throw UsageError("unknown option '" + shown(a) +
                              "' before the subcommand (subcommand options go after it, e.g. "
                              "rstwatch trace " +
-                             a + " ...; see rstwatch --help)");
+                             shown(a) + " ...; see rstwatch --help)");
         }
         if (a.empty()) continue;
         bool known = false;
         for (const auto *sub : app.get_subcommands([](CLI::App *) { return true; }))
             known = known || sub->get_name() == a;
-        if (!known) throw UsageError("unknown subcommand '" + a + "' (see rstwatch --help)");
+        if (!known) throw UsageError("unknown subcommand '" + shown(a) + "' (see rstwatch --help)");
         break;
     }
     // Unknown options and stray words are kept (not thrown by CLI11) so that the
@@ -524,11 +533,11 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
                 if (opt->count() > 1) {
                     std::string values;
                     for (const auto &v : opt->results())
-                        values += (values.empty() ? "'" : ", '") + v + "'";
+                        values += (values.empty() ? "'" : ", '") + shown(v) + "'";
                     throw UsageError(opt->get_name() + " given " + std::to_string(opt->count()) +
                                      " times (" + values + "): give it once");
                 }
-        throw UsageError(std::string(e.what()) + " (see rstwatch --help)");
+        throw UsageError(shown(e.what()) + " (see rstwatch --help)");
     } catch (const CLI::RequiredError &e) {
         std::string names;
         for (auto *sub : subs)
@@ -537,7 +546,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     } catch (const CLI::ParseError &e) {
         std::string msg = e.what();
         if (msg.empty()) msg = e.get_name();
-        throw UsageError(msg + " (see rstwatch --help)");
+        throw UsageError(shown(msg) + " (see rstwatch --help)");
     }
 
     for (auto *sub : subs) {
@@ -546,9 +555,9 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         if (!extra.empty()) {
             const std::string &a = extra.front();
             throw UsageError(
-                (a.size() > 1 && a[0] == '-' ? "unknown option '" : "unexpected argument '") + a +
-                "' for rstwatch " + sub->get_name() + " (see rstwatch " + sub->get_name() +
-                " --help)");
+                (a.size() > 1 && a[0] == '-' ? "unknown option '" : "unexpected argument '") +
+                shown(a) + "' for rstwatch " + sub->get_name() + " (see rstwatch " +
+                sub->get_name() + " --help)");
         }
         // A flag given with an empty value is an error, not "unset".
         for (const auto *opt : sub->get_options())
@@ -587,8 +596,9 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
             o.idle_threshold = parse_dur("--idle-threshold", t_threshold, true);
         // Options that cannot both hold.
         if (o.filter.verdict && !(o.events & (RW_EMIT_RESET | RW_EMIT_TIMEOUT)))
-            throw UsageError("--verdict " + t_filter.verdict +
-                             " filters tcp_reset and tcp_timeout events, but --events " + t_events +
+            throw UsageError("--verdict " + shown(t_filter.verdict) +
+                             " filters tcp_reset and tcp_timeout events, but --events " +
+                             shown(t_events) +
                              " selects neither: add reset or timeout to --events");
         res.command = std::move(o);
     } else if (audit->parsed()) {
