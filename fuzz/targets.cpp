@@ -14,6 +14,10 @@
 #include "rstwatch/format.hpp"
 #include "rstwatch/middlebox.hpp"
 #include "rstwatch/pipeline.hpp"
+#ifndef RW_NO_REPORT
+#include "rstwatch/report.hpp"
+#include "rstwatch/report_format.hpp"
+#endif
 #include "rstwatch/units.hpp"
 
 namespace rwfuzz {
@@ -194,14 +198,51 @@ int cli(const std::uint8_t *data, std::size_t size) {
     return 0;
 }
 
+#ifndef RW_NO_REPORT
+// `rstwatch report` on any input (NDJSON from a fleet is untrusted: any host
+// can write anything): bytes -> lines (plain or gzip) -> parser -> aggregator
+// -> findings -> both formats. The first byte picks the reader's buffer size
+// (small ones exercise lines split across chunks) and the middlebox timeout.
+int report(const std::uint8_t *data, std::size_t size) {
+    if (size < 1) return 0;
+    const std::uint8_t sel = data[0];
+    const std::size_t buffer = std::size_t(64) << (sel & 7); // 64 B .. 8 KiB
+    std::optional<std::chrono::milliseconds> mb;
+    if (sel & 0x08) mb = std::chrono::seconds(350);
+    ReportEngine engine(mb);
+    auto reader = LineReader::from_memory(
+        std::string(reinterpret_cast<const char *>(data) + 1, size - 1), "fuzz", buffer);
+    engine.read(*reader);
+    ReportResult r = engine.finish();
+    std::string json;
+    format_report_json(r, "fuzzhost", 1'800'000'000'000'000'000, json);
+    CheckingSink(true, false).write(json);
+    std::string text;
+    format_report_text(r, text);
+    if (!text.empty()) CheckingSink(false, false).write(text);
+    return 0;
+}
+#endif
+
 } // namespace
 
 const std::vector<Entry> &targets() {
     static const std::vector<Entry> t = {
         {"decode", decode}, {"pipeline", pipeline}, {"units", units},
         {"events", events}, {"cgroup", cgroup},     {"cli", cli},
+#ifndef RW_NO_REPORT
+        {"report", report},
+#else
+        {"report", nullptr}, // this build has no `rstwatch report`
+#endif
     };
     return t;
+}
+
+bool known(std::string_view name) {
+    for (const auto &e : targets())
+        if (e.name == name) return true;
+    return false;
 }
 
 Target find(std::string_view name) {

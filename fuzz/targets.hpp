@@ -16,10 +16,11 @@ using Target = int (*)(const std::uint8_t *data, std::size_t size);
 
 struct Entry {
     std::string_view name; // also the corpus directory fuzz/corpus/<name>/
-    Target run;
+    Target run;            // nullptr: compiled out of this build
 };
 
 const std::vector<Entry> &targets();
-Target find(std::string_view name); // nullptr if unknown
+Target find(std::string_view name); // nullptr if unknown or compiled out
+bool known(std::string_view name);
 
 } // namespace rwfuzz

@@ -87,8 +87,14 @@ Error bpf_failure(std::string_view what, int err) {
     case EACCES: {
         // The commands check their capabilities before loading (require_caps), so
         // an EPERM here usually comes from something capabilities do not show.
-        auto miss = missing_caps(effective_caps(), {{Cap::bpf, "BPF"}, {Cap::perfmon, "tracing"}});
-        if (!miss.empty()) {
+        // EACCES is the verifier's or a file's answer, not a capability's.
+        auto miss = err == EPERM ? missing_caps(effective_caps(),
+                                                {{Cap::bpf, "BPF"}, {Cap::perfmon, "tracing"}})
+                                 : std::vector<CapNeed>{};
+        if (err == EACCES) {
+            msg += " A pinned object or file only root may open, or the verifier refused a "
+                   "program (see libbpf's message below).";
+        } else if (!miss.empty()) {
             msg += " The process is missing";
             for (const auto &m : miss)
                 msg += " " + cap_name(m.cap);
@@ -145,19 +151,6 @@ void require_btf() {
     if (st.st_size == 0)
         throw EnvironmentError(std::string("the kernel BTF at ") + kVmlinuxBtf +
                                " is empty: " + kBtfFix);
-}
-
-void require_bpffs(const std::string &dir) {
-    struct statfs sfs {};
-    if (statfs(dir.c_str(), &sfs) != 0)
-        throw EnvironmentError("pinning needs the BPF filesystem, but " + dir +
-                               " does not exist (" + std::strerror(errno) +
-                               "): mount it with `mount -t bpf bpf /sys/fs/bpf` (systemd does "
-                               "this at boot: sys-fs-bpf.mount) and pin below it");
-    if (static_cast<unsigned long>(sfs.f_type) != BPF_FS_MAGIC)
-        throw EnvironmentError("pinning needs the BPF filesystem, but " + dir +
-                               " is not on bpffs: mount it with `mount -t bpf bpf /sys/fs/bpf` "
-                               "(systemd does this at boot: sys-fs-bpf.mount) and pin below it");
 }
 
 namespace {
@@ -271,7 +264,7 @@ void require_tracepoints(const bpf_object *obj, std::string_view command) {
     std::string dir; // tracefs, resolved on first use
     for_each_autoload(obj, [&](const bpf_program *p) {
         std::string_view sec = bpf_program__section_name(p);
-        if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {        } else if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {
+        if (sec.rfind("tracepoint/", 0) == 0 || sec.rfind("tp/", 0) == 0) {
             std::string tp(sec.substr(sec.find('/') + 1));
             if (dir.empty()) dir = tracefs_dir(command);
             std::string id = dir + "/events/" + tp + "/id";
@@ -315,8 +308,8 @@ Error explain_load_failure(const bpf_object *obj, std::string_view what, int err
             std::string tp(sec.substr(7));
             if (btf__find_by_name_kind(vmlinux.get(), ("btf_trace_" + tp).c_str(),
                                        BTF_KIND_TYPEDEF) <= 0)
-                missing = "the running kernel has no tracepoint " + tp + " (its BTF lacks btf_trace_" +
-                          tp + "), which " + bpf_program__name(p) +
+                missing = "the running kernel has no tracepoint " + tp +
+                          " (its BTF lacks btf_trace_" + tp + "), which " + bpf_program__name(p) +
                           " attaches to: run rstwatch on a supported kernel (docs/kernels.md)";
         });
         if (!missing.empty()) return EnvironmentError(missing);
@@ -369,7 +362,6 @@ KernelFacts probe_kernel() {
         throw EnvironmentError(std::string("cannot parse the kernel BTF at ") + kVmlinuxBtf + " (" +
                                std::strerror(errno) + "): " + kBtfFix);
     std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
-
 
     // The tracepoint's BTF prototype: (void *ctx, sk, skb[, reason]).
     int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_send_reset", BTF_KIND_TYPEDEF);

@@ -1,6 +1,7 @@
 #include "rstwatch/caps.hpp"
 
 #include <array>
+#include <cerrno>
 #include <cctype>
 #include <fstream>
 #include <linux/capability.h>
@@ -130,6 +131,13 @@ void require_caps(std::string_view command, const std::vector<CapNeed> &need,
     throw EnvironmentError(std::string(command) + " is missing " + names + ". Run it as root, " +
                            "or grant exactly these capabilities, e.g. systemd " +
                            "AmbientCapabilities=" + all + " (docs/security.md)");
+}
+
+std::string dac_override_hint(int err, std::string_view what) {
+    if (err != EACCES || geteuid() == 0 || has(effective_caps(), Cap::dac_override)) return {};
+    return " (missing CAP_DAC_OVERRIDE: " + std::string(what) +
+           " belongs to root; run as root, grant CAP_DAC_OVERRIDE, or create it owned by this "
+           "user)";
 }
 
 bool in_initial_user_namespace() {

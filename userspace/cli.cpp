@@ -244,7 +244,7 @@ EnforceOptions finish_enforce(const RawEnforce &r, const RawOutput &out) {
             {"--mode", r.mode}, {"--middlebox-timeout", r.middlebox}, {"--duration", r.duration}};
         for (const auto &[flag, value] : only_enforce)
             if (!value.empty())
-                throw UsageError(flag + " " + value + " cannot be combined with " + action);
+                throw UsageError(flag + " " + shown(value) + " cannot be combined with " + action);
         const std::pair<const char *, bool> only_enforce_flags[] = {
             {"--existing", r.existing}, {"--dry-run", r.dry_run}, {"--pin", r.pin}};
         for (const auto &[flag, given] : only_enforce_flags)
@@ -281,8 +281,9 @@ EnforceOptions finish_enforce(const RawEnforce &r, const RawOutput &out) {
     if (!r.middlebox.empty()) {
         o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
         if (std::chrono::milliseconds(std::uint64_t(o.idle_s) * 1000) >= *o.middlebox_timeout)
-            throw UsageError("--idle " + r.idle + " must be shorter than --middlebox-timeout " +
-                             r.middlebox + " (" + format_duration(*o.middlebox_timeout) +
+            throw UsageError("--idle " + shown(r.idle) +
+                             " must be shorter than --middlebox-timeout " + shown(r.middlebox) +
+                             " (" + format_duration(*o.middlebox_timeout) +
                              "): the first probe has to reach the middlebox before it forgets "
                              "the connection");
     }

@@ -84,8 +84,8 @@ inline bool word_needs_escape(std::uint64_t x) {
     constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
     std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
-    return (x & highs) | below_space | has_zero(x ^ (ones * '"')) |
-           has_zero(x ^ (ones * '\\')) | has_zero(x ^ (ones * 0x7f));
+    return (x & highs) | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\')) |
+           has_zero(x ^ (ones * 0x7f));
 }
 
 void JsonWriter::escape_into(std::string &out, std::string_view s) {

@@ -66,10 +66,6 @@ Error bpf_failure(std::string_view what, int err);
 // Checks that BPF can work at all (BTF present); throws EnvironmentError.
 void require_btf();
 
-// Checks that `dir` (a pin path's directory) is on the BPF filesystem; throws
-// EnvironmentError saying how to mount it. For commands that pin (--pin).
-void require_bpffs(const std::string &dir);
-
 // The capabilities loading the autoload programs of `obj` needs, as the kernel's
 // bpf_prog_load() checks them: CAP_BPF always, CAP_PERFMON for tracing program
 // types, CAP_NET_ADMIN for networking/cgroup types; and CAP_DAC_READ_SEARCH for

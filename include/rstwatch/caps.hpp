@@ -55,6 +55,11 @@ void require_caps(std::string_view command, const std::vector<CapNeed> &need);
 void require_caps(std::string_view command, const std::vector<CapNeed> &need,
                   std::uint64_t effective);
 
+// For a file operation that failed with `err` on something root owns (BPF pins,
+// tracefs): " (missing CAP_DAC_OVERRIDE: ...)" when a non-root process without
+// that capability got EACCES, else "". Appended to the error message.
+std::string dac_override_hint(int err, std::string_view what);
+
 // True when this process is in the initial user namespace: capabilities held in
 // a child user namespace do not count for BPF.
 bool in_initial_user_namespace();

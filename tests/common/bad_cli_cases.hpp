@@ -16,6 +16,9 @@ namespace rwcases {
 struct BadCli {
     std::vector<std::string> args;     // argv after "rstwatch"
     std::vector<std::string> mentions; // substrings the one-line message must contain
+    // Rejected when the command runs, not by parse_cli (report's input files):
+    // only the process-level test runs the row.
+    bool at_run_time = false;
 };
 
 // "rstwatch trace --port 0" in failure messages, and a test name from the row.
@@ -155,6 +158,50 @@ inline std::vector<BadCli> bad_cli_cases(const BadCliEnv &env) {
          {"--verdict", "not_idle", "--events"}},
         {{"trace", "--pid", "1", "--pid", "2"}, {"--pid"}},
         {{"trace", "--duration", "1s", "--duration", "2s"}, {"--duration"}},
+        // enforce
+        {{"enforce"}, {"--cgroup"}},
+        {{"enforce", "--cgroup", "/"}, {"--idle"}},
+        {{"enforce", "--cgroup", "/", "--idle", "0"}, {"--idle", "'0'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "10x"}, {"--idle", "'10x'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "-5s"}, {"--idle", "'-5s'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "99999999999999999999h"}, {"--idle"}},
+        {{"enforce", "--cgroup", "/", "--idle", "40000s"}, {"--idle", "'40000s'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--interval", "1.5s"},
+         {"--interval", "'1.5s'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--probes", "0"}, {"--probes", "'0'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--probes", "many"}, {"--probes", "'many'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--mode", "sometimes"},
+         {"--mode", "'sometimes'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--duration", "-1s"},
+         {"--duration", "'-1s'"}},
+        {{"enforce", "--cgroup", v1, "--idle", "60s"}, {"--cgroup", "'" + v1 + "'", "cgroup v2"}},
+        {{"enforce", "--cgroup", "/no/such/cgroup/rwtest", "--idle", "60s"},
+         {"--cgroup", "'/no/such/cgroup/rwtest'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--output", ro},
+         {"--output", "'" + ro + "'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--rotate-keep", "0", "--output",
+          "/tmp/rw.json"},
+         {"--rotate-keep", "'0'"}},
+        {{"enforce", "--cgroup", "/", "--idle", "400s", "--middlebox-timeout", "350s"},
+         {"--idle", "400s", "--middlebox-timeout"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--pin", "--dry-run"},
+         {"--dry-run", "--pin"}},
+        {{"enforce", "--remove", "--status"}, {"--remove", "--status"}},
+        {{"enforce", "--status", "--idle", "5s"}, {"--idle", "--status"}},
+        {{"enforce", "--remove"}, {"--remove", "--cgroup"}},
+        {{"enforce", "--cgroup", "/", "--idle", "60s", "--port", "80"}, {"--port"}},
+        // doctor
+        {{"doctor", "--root", "/no/such/root"}, {"--root", "'/no/such/root'"}},
+        {{"doctor", "--middlebox-timeout", "0"}, {"--middlebox-timeout", "'0'"}},
+        {{"doctor", "--format", "xml"}, {"--format", "'xml'"}},
+        {{"doctor", "--all-netns=maybe"}, {"--all-netns"}},
+        {{"doctor", "--pid", "1"}, {"--pid"}},
+        // report
+        {{"report", "--middlebox-timeout", "soon"}, {"--middlebox-timeout", "'soon'"}},
+        {{"report", "--format", "csv"}, {"--format", "'csv'"}},
+        {{"report", "--bogus", "in.ndjson"}, {"--bogus"}},
+        {{"report", "/no/such/input.ndjson"}, {"/no/such/input.ndjson"}, true},
+        {{"report", "/tmp"}, {"/tmp", "directory"}, true},
     };
 }
 

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpf_objects.hpp"
@@ -89,7 +90,36 @@ struct PrivCase {
     std::vector<Cap> caps;                     // the documented set (docs/security.md)
     std::vector<std::string> quick;            // args for the runs that must fail
     std::function<void(const Launch &)> works; // runs it with the set on real traffic
+    // How a run without `missing` must end; default: exit 3, one line naming it.
+    std::function<void(Child &, Cap missing)> without = nullptr;
 };
+
+// Runs `rstwatch ARGS` as root and returns its stdout lines as JSON.
+std::vector<json> as_root(const std::vector<std::string> &args, int expect_exit = 0) {
+    std::vector<std::string> argv{rstwatch_bin()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Child c(argv);
+    std::vector<json> out;
+    for (auto &l : c.read_all(30s))
+        out.push_back(json::parse(l, nullptr, false));
+    EXPECT_EQ(c.wait(), expect_exit) << c.stderr_text();
+    return out;
+}
+
+std::uint64_t cgroup_id_of(const std::string &dir) {
+    struct stat st {};
+    stat(dir.c_str(), &st);
+    return st.st_ino;
+}
+
+// enforce --pin as a service account: the documented setup gives it the pin
+// directory of its cgroup (or CAP_DAC_OVERRIDE over root's /sys/fs/bpf/rstwatch).
+std::string pin_dir_for_nobody(const std::string &cgroup_dir) {
+    const std::string dir =
+        "/sys/fs/bpf/rstwatch/enforce/cg" + std::to_string(cgroup_id_of(cgroup_dir));
+    sh("mkdir -p " + dir + " && chown nobody " + dir);
+    return dir;
+}
 
 std::vector<json> lines_as_json(Child &c) {
     std::vector<json> out;
@@ -102,6 +132,7 @@ std::vector<json> lines_as_json(Child &c) {
 }
 
 std::vector<PrivCase> privilege_cases() {
+    const std::vector<Cap> enforce_caps{Cap::bpf, Cap::perfmon, Cap::net_admin};
     const std::vector<Cap> trace_caps{Cap::bpf, Cap::perfmon, Cap::net_admin};
     const std::vector<Cap> keepalive_caps{Cap::bpf, Cap::perfmon, Cap::dac_read_search};
     const std::vector<Cap> audit_caps{Cap::bpf, Cap::perfmon};
@@ -186,6 +217,136 @@ std::vector<PrivCase> privilege_cases() {
                  }
              EXPECT_TRUE(found) << json(events).dump(2);
          }},
+        // Failure runs are under rw_nobpf: even a regression could not enforce.
+        {"enforce",
+         enforce_caps,
+         {"enforce", "--cgroup", "/", "--idle", "60s", "--dry-run"},
+         [enforce_caps](const Launch &run) {
+             TestCgroup cg("priv-enf");
+             Child server({peer_bin(), "server", "--hold-ms", "3000"});
+             const int sport = std::stoi(server.expect("listening"));
+             auto rw = run({"enforce", "--cgroup", cg.path(), "--idle", "45s"});
+             auto first = rw->read_line(20s);
+             ASSERT_TRUE(first) << rw->stderr_text();
+             EXPECT_EQ(json::parse(*first)["event"], "enforce_start");
+             expect_identity(rw->pid(), enforce_caps);
+             Child client(cg.wrap({peer_bin(), "client", "--port", std::to_string(sport),
+                                   "--hold-ms", "300", "--name", "rw_priv_enf"}));
+             const int cport = std::stoi(client.expect("connected"));
+             client.wait();
+             sleep(1);
+             rw->signal(SIGINT);
+             auto events = lines_as_json(*rw);
+             EXPECT_EQ(rw->wait(), 0) << rw->stderr_text();
+             bool enforced = false;
+             for (auto &e : of_type(events, "keepalive_enforced"))
+                 if (e["local"]["port"] == cport) {
+                     enforced = true;
+                     EXPECT_EQ(e["process"]["pid"], client.pid());
+                     EXPECT_EQ(e["applied"]["idle_s"], 45);
+                     EXPECT_EQ(e["trigger"], "active_open");
+                 }
+             EXPECT_TRUE(enforced) << json(events).dump(2);
+             EXPECT_EQ(sh("bpftool cgroup show " + cg.path() + " | wc -l"), "0\n");
+         }},
+        // --pin: with its pin directory (see pin_dir_for_nobody) no extra capability.
+        {"enforce_pin",
+         enforce_caps,
+         {"enforce", "--cgroup", "/", "--idle", "60s", "--pin"},
+         [](const Launch &run) {
+             TestCgroup cg("priv-pin");
+             const std::string dir = pin_dir_for_nobody(cg.path());
+             auto rw = run({"enforce", "--cgroup", cg.path(), "--idle", "45s", "--pin"});
+             auto events = lines_as_json(*rw);
+             EXPECT_EQ(rw->wait(), 0) << rw->stderr_text();
+             auto stop = of_type(events, "enforce_stop");
+             ASSERT_EQ(stop.size(), 1u) << json(events).dump(2);
+             EXPECT_EQ(stop[0]["pinned"], dir);
+             EXPECT_NE(sh("bpftool cgroup show " + cg.path()).find("sock_ops"), std::string::npos);
+             // Left attached on purpose; the root run removes it.
+             auto removed = of_type(as_root({"enforce", "--remove", "--cgroup", cg.path()}),
+                                    "enforce_removed");
+             ASSERT_EQ(removed.size(), 1u);
+             EXPECT_EQ(removed[0]["removed"], json::array({"sockops"}));
+         }},
+        // --remove of a service account's own pins: CAP_BPF only.
+        {"enforce_remove",
+         {Cap::bpf},
+         {"enforce", "--remove", "--cgroup", "/"},
+         [enforce_caps](const Launch &run) {
+             TestCgroup cg("priv-rm");
+             pin_dir_for_nobody(cg.path());
+             Child pin(as_nobody_with(
+                 enforce_caps, {"enforce", "--cgroup", cg.path(), "--idle", "45s", "--pin"}));
+             pin.read_all(30s);
+             ASSERT_EQ(pin.wait(), 0) << pin.stderr_text();
+             auto rw = run({"enforce", "--remove", "--cgroup", cg.path()});
+             auto events = lines_as_json(*rw);
+             EXPECT_EQ(rw->wait(), 0) << rw->stderr_text();
+             auto removed = of_type(events, "enforce_removed");
+             ASSERT_EQ(removed.size(), 1u) << json(events).dump(2);
+             EXPECT_EQ(removed[0]["removed"], json::array({"sockops"}));
+             EXPECT_EQ(sh("bpftool cgroup show " + cg.path() + " | wc -l"), "0\n");
+         }},
+        // --status enumerates the kernel's BPF links: CAP_SYS_ADMIN, as the kernel wants.
+        {"enforce_status",
+         {Cap::sys_admin},
+         {"enforce", "--status"},
+         [](const Launch &run) {
+             TestCgroup cg("priv-st");
+             as_root({"enforce", "--cgroup", cg.path(), "--idle", "45s", "--pin"});
+             auto rw = run({"enforce", "--status", "--cgroup", cg.path()});
+             auto events = lines_as_json(*rw);
+             EXPECT_EQ(rw->wait(), 0) << rw->stderr_text();
+             auto status = of_type(events, "enforce_status");
+             ASSERT_EQ(status.size(), 1u) << json(events).dump(2);
+             EXPECT_EQ(status[0]["cgroup_id"], cgroup_id_of(cg.path()));
+             EXPECT_EQ(status[0]["idle_s"], 45);
+             as_root({"enforce", "--remove", "--cgroup", cg.path()});
+         }},
+        // doctor degrades instead of failing: without the socket iterator's
+        // capabilities its connections check is skipped, naming what is missing.
+        {"doctor",
+         audit_caps,
+         {"doctor"},
+         [](const Launch &run) {
+             auto rw = run({"doctor"});
+             auto events = lines_as_json(*rw);
+             const int status = rw->wait();
+             EXPECT_TRUE(status == 0 || status == 1) << status << rw->stderr_text();
+             bool ran = false;
+             for (auto &e : of_type(events, "doctor_check"))
+                 if (e["check"] == "keepalive_off_connections") ran = e["skipped"] == false;
+             EXPECT_TRUE(ran) << json(events).dump(2);
+         },
+         [](Child &c, Cap missing) {
+             bool named = false;
+             for (auto &l : c.read_all(30s)) {
+                 json e = json::parse(l, nullptr, false);
+                 if (e.value("check", "") == "keepalive_off_connections")
+                     named = e["skipped"] == true &&
+                             e["observed"].get<std::string>().find(
+                                 "missing " + rstwatch::cap_name(missing)) != std::string::npos;
+             }
+             const int status = c.wait();
+             EXPECT_TRUE(status == 0 || status == 1) << status << c.stderr_text();
+             EXPECT_TRUE(named) << "the skipped check does not name "
+                                << rstwatch::cap_name(missing);
+         }},
+        // report reads files: no capability at all.
+        {"report",
+         {},
+         {"report"},
+         [](const Launch &run) {
+             const std::string input = "/tmp/rwtest-report-" + std::to_string(getpid());
+             sh(std::string(RW_BINARY_DIR) + "/tests/rw_schema_samples > " + input +
+                " && chmod 0644 " + input);
+             auto rw = run({"report", input});
+             auto events = lines_as_json(*rw);
+             EXPECT_EQ(rw->wait(), 0) << rw->stderr_text();
+             EXPECT_EQ(of_type(events, "report_summary").size(), 1u) << json(events).dump(2);
+             unlink(input.c_str());
+         }},
     };
 }
 
@@ -222,6 +383,10 @@ TEST_P(LeastPrivilege, ExactSetWorksAndEachMissingCapabilityIsNamed) {
         argv.pop_back(); // rstwatch_bin(): rw_nobpf comes first
         argv.insert(argv.end(), args.begin(), args.end());
         Child run(argv);
+        if (c.without) {
+            c.without(run, missing);
+            continue;
+        }
         run.read_all(20s);
         EXPECT_EQ(run.wait(20s), 3) << run.stderr_text();
         const std::string err = run.stderr_text();

@@ -1,8 +1,6 @@
 #include <fstream>
 #include <gtest/gtest.h>
-#include <sys/statfs.h>
 
-#include "rstwatch/bpf_util.hpp"
 #include "rstwatch/caps.hpp"
 #include "rstwatch/error.hpp"
 
@@ -81,22 +79,4 @@ TEST(Caps, EffectiveSetIsReadable) {
     while (std::getline(in, line))
         if (line.rfind("CapEff:", 0) == 0) from_proc = std::stoull(line.substr(7), nullptr, 16);
     EXPECT_EQ(effective_caps(), from_proc);
-}
-
-TEST(Bpffs, NonBpffsDirectoryIsAnEnvironmentErrorWithTheFix) {
-    try {
-        require_bpffs("/tmp");
-        FAIL() << "no error for /tmp";
-    } catch (const EnvironmentError &e) {
-        EXPECT_NE(std::string(e.what()).find("mount -t bpf bpf /sys/fs/bpf"), std::string::npos);
-        EXPECT_NE(std::string(e.what()).find("/tmp"), std::string::npos);
-    }
-    EXPECT_THROW(require_bpffs("/no/such/bpffs/dir"), EnvironmentError);
-}
-
-TEST(Bpffs, MountedBpffsPasses) {
-    struct statfs sfs {};
-    if (statfs("/sys/fs/bpf", &sfs) != 0 || static_cast<unsigned long>(sfs.f_type) != 0xcafe4a11)
-        GTEST_SKIP() << "bpffs is not mounted at /sys/fs/bpf here";
-    EXPECT_NO_THROW(require_bpffs("/sys/fs/bpf"));
 }

@@ -24,8 +24,9 @@ TEST(FuzzCorpus, EveryTargetHasACorpusAndEveryInputPasses) {
     std::size_t inputs = 0;
     for (const auto &dir : fs::directory_iterator(RW_FUZZ_CORPUS_DIR)) {
         const std::string name = dir.path().filename().string();
+        ASSERT_TRUE(rwfuzz::known(name)) << "fuzz/corpus/" << name << " has no target";
         rwfuzz::Target run = rwfuzz::find(name);
-        ASSERT_NE(run, nullptr) << "fuzz/corpus/" << name << " has no target";
+        if (!run) continue; // compiled out of this build
         for (const auto &f : fs::directory_iterator(dir.path())) {
             std::ifstream in(f.path(), std::ios::binary);
             std::string bytes((std::istreambuf_iterator<char>(in)), {});
