@@ -38,6 +38,15 @@ const volatile __u32 rw_abi_version = RW_ABI_VERSION;
 /* What to apply; also read back by `rstwatch enforce --status`. */
 const volatile struct rw_enforce_config enf_cfg = {};
 
+/* Whether sockops and cgroup/setsockopt programs may call bpf_get_current_pid_tgid,
+ * _uid_gid and _comm (6.12 refuses _uid_gid in sockops, 6.1 and 5.10 also
+ * _pid_tgid). The loader probes; when false the verifier prunes the calls and
+ * the owner stays unknown unless the start-up scan found it. */
+/* __u32, not bool: .rodata must stay a multiple of 8 bytes, the size of the
+ * skeleton's view that `enforce --status` compares it with. */
+const volatile __u32 enf_caller_sockops = 1;
+const volatile __u32 enf_caller_sockopt = 1;
+
 /* Records go to the ring buffer only while an rstwatch process drains it: a
  * pinned enforcement whose installer exited keeps enforcing and counting, but
  * does not fill a buffer that nobody reads. Written by userspace. */
@@ -188,7 +197,7 @@ static __always_inline void enf_remember_owner(struct bpf_sock_ops *ctx, __u32 h
     o = bpf_sk_storage_get(&enf_owners, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
     if (!o) return;
     /* connect() and listen() run in the caller's context. */
-    enf_owner_from_current(&o->owner, how);
+    if (enf_caller_sockops) enf_owner_from_current(&o->owner, how);
     /* For setsockopt records, whose context cannot read these from the socket. */
     o->owner.cgroup_id = rw_sock_cgroup_id((const struct sock *)tp);
     o->netns = rw_sock_netns((const struct sock *)tp);
@@ -294,9 +303,10 @@ int rw_enf_clamp(struct bpf_sockopt *ctx) {
     enf_counted(RW_ENF_CLAMP, 0);
 
     /* setsockopt runs in the caller's context: the caller is the process. */
-    enf_owner_from_current(&r.owner, RW_OWNER_SOCKOPT);
+    if (enf_caller_sockopt) enf_owner_from_current(&r.owner, RW_OWNER_SOCKOPT);
     o = bpf_sk_storage_get(&enf_owners, sk, NULL, 0);
     if (o) {
+        if (!enf_caller_sockopt) r.owner = o->owner;
         r.owner.cgroup_id = o->owner.cgroup_id;
         r.netns = o->netns;
     }
@@ -340,6 +350,9 @@ int rw_enf_owners(struct bpf_iter__task_file *ctx) {
     __u8 state;
 
     if (!task || !file) return 0;
+    /* bpf_sock_from_file arrived in 5.11; without it the iterator finds nothing
+     * (the loader warns) rather than failing the whole object. */
+    if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_sock_from_file)) return 0;
     sock = bpf_sock_from_file(file);
     if (!sock) return 0;
     sk = sock->sk;

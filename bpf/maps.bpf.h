@@ -26,8 +26,14 @@ RW_EXTERN const volatile __u32 cfg_emit RW_INIT(RW_EMIT_RESET | RW_EMIT_TIMEOUT)
  * drains on its own short timer. A wakeup costs an irq_work (a self-IPI, very
  * expensive under virtualisation) on the event's hot path. */
 RW_EXTERN const volatile __u32 cfg_wakeup_bytes RW_INIT(1 << 20);
-/* CONFIG_HZ measured by the loader, used only when the kernel config is not
- * readable and the CONFIG_HZ __kconfig extern resolved to 0. */
+/* cgroup/setsockopt programs may call bpf_get_current_pid_tgid / _uid_gid /
+ * _comm (6.1 can, 5.10 cannot: "unknown func"). The loader probes; when false
+ * the verifier prunes those calls and the socket's recorded owner stands in
+ * for the caller. */
+RW_EXTERN const volatile bool cfg_sockopt_caller RW_INIT(true);
+/* CONFIG_HZ as the loader knows it; a safety net should the CONFIG_HZ
+ * __kconfig extern resolve to 0 (without a readable kernel config the loader
+ * hands libbpf the measured value as kconfig). */
 RW_EXTERN const volatile __u32 cfg_hz_fallback RW_INIT(250);
 
 /* In-kernel filters (0 / empty = off). Decided before the ring buffer. */

@@ -58,15 +58,26 @@ static __always_inline bool rw_opt_value_ok(__u32 bit, int val, __u32 optlen) {
     return true;
 }
 
+/* No atomic OR (5.12+): one byte per option, set with a plain store. */
+static __always_inline void rw_mark_opt(struct rw_proc_stats *st, __u32 bit) {
+#pragma unroll
+    for (int i = 0; i < RW_OPT_COUNT; i++)
+        if (bit == (1u << i)) st->opt_set[i] = 1;
+}
+
 /* State shared by both hooks: a successful call marks the socket and the
  * process; any setsockopt by a process refines the owner of an accepted socket
- * that so far only had its listener's owner. */
-static __always_inline void rw_note_sockopt(__u64 key, __u32 bit, int val, bool ok) {
+ * that so far only had its listener's owner. Without the caller's identity
+ * (caller_known false: cgroup hook on older kernels) the socket's recorded owner
+ * is credited instead, and accepted sockets keep their listener's owner. */
+static __always_inline void rw_note_sockopt(__u64 key, __u32 bit, int val, bool ok,
+                                            bool caller_known) {
     struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
     struct rw_owner caller = {};
     bool have_caller = false;
 
-    if (info && (info->owner.how == RW_OWNER_LISTENER || info->owner.how == RW_OWNER_NONE)) {
+    if (caller_known && info &&
+        (info->owner.how == RW_OWNER_LISTENER || info->owner.how == RW_OWNER_NONE)) {
         rw_owner_from_current(&caller, RW_OWNER_SOCKOPT);
         have_caller = true;
         caller.cgroup_id = info->owner.cgroup_id;
@@ -77,12 +88,19 @@ static __always_inline void rw_note_sockopt(__u64 key, __u32 bit, int val, bool 
         info->opts |= bit;
         if (bit == RW_OPT_SO_KEEPALIVE && val) info->flags |= RW_F_KA_EVER;
     }
-    if (!have_caller) rw_owner_from_current(&caller, RW_OWNER_SOCKOPT);
+    if (!have_caller) {
+        if (caller_known)
+            rw_owner_from_current(&caller, RW_OWNER_SOCKOPT);
+        else if (info)
+            caller = info->owner;
+        else
+            return;
+    }
     {
         struct rw_proc_stats *st = rw_proc_stats_of(&caller);
 
         if (st) {
-            __sync_fetch_and_or(&st->opts, bit);
+            rw_mark_opt(st, bit);
             __sync_fetch_and_add(&st->keepalive_options_set, 1);
         }
     }
@@ -103,7 +121,8 @@ int rw_cgroup_setsockopt(struct bpf_sockopt *ctx) {
 
         if ((void *)(p + 1) <= ctx->optval_end) val = *p;
     }
-    rw_note_sockopt((__u64)sk, bit, val, bit && rw_opt_value_ok(bit, val, optlen));
+    rw_note_sockopt((__u64)sk, bit, val, bit && rw_opt_value_ok(bit, val, optlen),
+                    cfg_sockopt_caller);
 out:
     /* We never change the option. Past PAGE_SIZE the program sees a truncated
      * copy; optlen 0 tells the kernel to use the caller's original buffer. */
@@ -159,7 +178,7 @@ int rw_sys_exit_setsockopt(struct trace_event_raw_sys_exit *ctx) {
     sk = rw_sock_from_fd(p.fd);
     if (sk && !rw_is_tcp(sk)) return 0;
     bit = rw_opt_bit(p.level, p.optname);
-    if (sk) rw_note_sockopt((__u64)sk, bit, p.value, bit && ret == 0);
+    if (sk) rw_note_sockopt((__u64)sk, bit, p.value, bit && ret == 0, true);
 
     if (!(cfg_emit & RW_EMIT_KEEPALIVE)) return 0;
     {

@@ -58,6 +58,10 @@ function(rstwatch_bpf_skeleton name)
         COMMENT "Linking BPF object and skeleton ${name}"
         VERBATIM)
     add_custom_target(${name}_skel_gen DEPENDS "${skel}")
+    # vmlinux.h is an input of every skeleton: without this ordering each
+    # skeleton target runs its own copy of the dump rule, and two skeletons
+    # built in parallel race on vmlinux.h.tmp (a clean -j2 build failed).
+    add_dependencies(${name}_skel_gen rw_vmlinux_h)
     add_library(${name}_skel INTERFACE)
     target_include_directories(${name}_skel INTERFACE "${RW_BPF_GEN_DIR}")
     add_dependencies(${name}_skel ${name}_skel_gen)

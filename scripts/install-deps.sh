@@ -30,6 +30,7 @@ test_pkgs=(
     systemd                          # systemd-analyze verify for the unit file
     bpftrace libbpf-tools            # peers, used by the bench smoke test
     gzip
+    qemu-system-x86 busybox-static cpio  # the kernel matrix (scripts/vm-matrix.sh)
 )
 
 case "$mode" in

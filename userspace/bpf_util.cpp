@@ -1,6 +1,7 @@
 #include "rstwatch/bpf_util.hpp"
 
 #include <algorithm>
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <cerrno>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -27,6 +29,39 @@
 
 namespace rstwatch {
 
+RingReader::RingReader(int map_fd, Callback cb, std::string_view what) : cb_(std::move(cb)) {
+    ring_buffer *rb = ring_buffer__new(map_fd, sample, this, nullptr);
+    if (!rb) throw bpf_failure("opening " + std::string(what), errno);
+    rb_.reset(rb);
+}
+
+int RingReader::sample(void *ctx, void *data, std::size_t size) {
+    auto *self = static_cast<RingReader *>(ctx);
+    // No exception may cross libbpf's C frames: park it and stop consuming.
+    try {
+        int rc = self->cb_(data, size);
+        ++self->handled_;
+        // libbpf has already stepped past this sample: stopping loses nothing.
+        if (rc >= 0 && self->budget_ && self->handled_ >= self->budget_) return -EAGAIN;
+        return rc;
+    } catch (...) {
+        self->error_ = std::current_exception();
+        return -ECANCELED;
+    }
+}
+
+std::size_t RingReader::consume(std::size_t budget) {
+    budget_ = budget;
+    handled_ = 0;
+    ring_buffer__consume(rb_.get());
+    if (error_) {
+        auto e = error_;
+        error_ = nullptr;
+        std::rethrow_exception(e);
+    }
+    return handled_;
+}
+
 UniqueFd &UniqueFd::operator=(UniqueFd &&o) noexcept {
     if (this != &o) {
         if (fd_ >= 0) close(fd_);
@@ -44,9 +79,18 @@ namespace {
 std::mutex g_warn_mu;
 std::deque<std::string> g_warnings;
 
-int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
-    char buf[1024];
-    vsnprintf(buf, sizeof(buf), fmt, args);
+int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) try {
+    // Sized to the message: a verifier log arrives as one message of many
+    // lines, and its last lines say why the program was rejected.
+    va_list copy;
+    va_copy(copy, args);
+    int n = vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0) return 0;
+    std::string text(std::size_t(n) + 1, '\0');
+    vsnprintf(text.data(), text.size(), fmt, args);
+    text.resize(std::size_t(n));
+    const char *buf = text.c_str();
     if (level == LIBBPF_DEBUG) {
         if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
         return 0;
@@ -62,6 +106,8 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
     }
     if (log_level() >= LogLevel::debug) log_debug(std::string("libbpf: ") + buf);
     return 0;
+} catch (...) {
+    return 0; // never throw through libbpf's C frames
 }
 
 } // namespace
@@ -332,8 +378,15 @@ std::optional<unsigned long long> read_jiffies() {
     return std::nullopt;
 }
 
-// CONFIG_HZ from the jiffies rate, for kernels without a readable config.
+// CONFIG_HZ for kernels without a readable config: from where jiffies stands
+// (exact, see hz_from_jiffies), else from the jiffies rate over 100 ms, which
+// a loaded VM can skew by a fifth (250 read as 300).
 unsigned measure_hz() {
+    if (auto j = read_jiffies()) {
+        timespec ts{};
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (auto hz = hz_from_jiffies(*j, double(ts.tv_sec) + double(ts.tv_nsec) / 1e9)) return *hz;
+    }
     auto t0 = std::chrono::steady_clock::now();
     auto j0 = read_jiffies();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -349,6 +402,96 @@ unsigned measure_hz() {
 }
 
 } // namespace
+
+std::string kernel_release() {
+    utsname u{};
+    uname(&u);
+    return u.release;
+}
+
+namespace {
+
+// Loads `call fn; r0 = 1; exit` as a program of `type`. libbpf 1.1's
+// libbpf_probe_bpf_helper() knows only the "invalid func" and "unknown func"
+// refusals; newer kernels say "program of this type cannot use helper" (6.12
+// does so for bpf_get_current_uid_gid in sockops). Any other verifier complaint
+// comes after the helper was accepted. A load that cannot even be tried counts
+// as supported, so the real load reports the real error.
+bool prog_type_allows_helper(bpf_prog_type type, bpf_attach_type expected, bpf_func_id fn) {
+    bpf_insn insns[3] = {};
+    insns[0].code = BPF_JMP | BPF_CALL;
+    insns[0].imm = fn;
+    insns[1].code = BPF_ALU64 | BPF_MOV | BPF_K;
+    insns[1].dst_reg = BPF_REG_0;
+    insns[1].imm = 1;
+    insns[2].code = BPF_JMP | BPF_EXIT;
+    char log[4096] = "";
+    LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = expected, .log_level = 1,
+                .log_size = sizeof(log), .log_buf = log);
+    int fd = bpf_prog_load(type, nullptr, "GPL", insns, 3, &opts);
+    if (fd >= 0) {
+        close(fd);
+        return true;
+    }
+    std::string_view v(log);
+    return v.find("invalid func ") == v.npos && v.find("unknown func ") == v.npos &&
+           v.find("cannot use helper") == v.npos;
+}
+
+} // namespace
+
+bool prog_type_knows_caller(bpf_prog_type type) {
+    const bpf_attach_type expected =
+        type == BPF_PROG_TYPE_CGROUP_SOCKOPT ? BPF_CGROUP_SETSOCKOPT : bpf_attach_type(0);
+    for (auto fn :
+         {BPF_FUNC_get_current_pid_tgid, BPF_FUNC_get_current_uid_gid, BPF_FUNC_get_current_comm})
+        if (!prog_type_allows_helper(type, expected, fn)) return false;
+    return true;
+}
+
+bool kernel_knows_helper(const char *name) {
+    btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return true; // the load will say what is wrong
+    std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
+    int id = btf__find_by_name_kind(vmlinux, "bpf_func_id", BTF_KIND_ENUM);
+    if (id <= 0) return true;
+    const btf_type *t = btf__type_by_id(vmlinux, id);
+    const struct btf_enum *e = ::btf_enum(t);
+    const std::string want = std::string("BPF_FUNC_") + name;
+    for (unsigned i = 0; i < btf_vlen(t); ++i)
+        if (want == btf__name_by_offset(vmlinux, e[i].name_off)) return true;
+    return false;
+}
+
+std::string kconfig_for(unsigned hz_fallback) {
+    if (!hz_fallback) return {};
+    log_debug("no readable kernel config: CONFIG_HZ=" + std::to_string(hz_fallback) +
+              " measured from jiffies");
+    return "CONFIG_HZ=" + std::to_string(hz_fallback) + "\n";
+}
+
+std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_s) {
+    // jiffies starts at INITIAL_JIFFIES = (unsigned int)(-300 * HZ) and counts HZ
+    // ticks per second of CLOCK_MONOTONIC from boot.
+    unsigned best = 0;
+    double best_err = 1e300, next_err = 1e300;
+    for (unsigned hz : {100u, 250u, 300u, 1000u}) {
+        double predicted = 4294967296.0 + (monotonic_s - 300.0) * hz;
+        double err = std::fabs(double(jiffies) - predicted);
+        if (err < best_err) {
+            next_err = best_err;
+            best_err = err;
+            best = hz;
+        } else if (err < next_err) {
+            next_err = err;
+        }
+    }
+    // Within a second of its prediction (ticks start a little after boot, and a
+    // starved CPU lags), while the runner-up is more than 3 s of ticks off. Near
+    // 300 s of uptime every candidate predicts about the same value: undecided.
+    if (best_err > best || next_err < 3.0 * best) return std::nullopt;
+    return best;
+}
 
 KernelFacts probe_kernel() {
     require_btf();

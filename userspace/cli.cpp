@@ -1,10 +1,12 @@
 #include "rstwatch/cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <filesystem>
 #include <linux/magic.h>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "rstwatch/config_file.hpp"
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/error.hpp"
 #include "rstwatch/middlebox.hpp"
@@ -115,6 +118,63 @@ void check_output_path(const std::string &path) {
     unlink(path.c_str());
 }
 
+// PORT (loopback) or ADDR:PORT with a numeric IPv4 address or [IPv6]. No name
+// lookup: what the agent exposes must be exactly what the flag says.
+ListenAddress parse_listen(const std::string &flag, const std::string &v) {
+    const char *expected = "PORT (on 127.0.0.1) or ADDR:PORT with a numeric address, such as "
+                           "9478, 127.0.0.1:9478, 0.0.0.0:9478 or [::1]:9478";
+    ListenAddress a;
+    std::string port = v;
+    a.host = "127.0.0.1";
+    if (!v.empty() && v.front() == '[') {
+        auto close = v.find("]:");
+        if (close == std::string::npos) bad(flag, v, expected);
+        a.host = v.substr(1, close - 1);
+        port = v.substr(close + 2);
+        in6_addr a6{};
+        if (inet_pton(AF_INET6, a.host.c_str(), &a6) != 1) bad(flag, v, expected);
+    } else if (auto colon = v.rfind(':'); colon != std::string::npos) {
+        a.host = v.substr(0, colon);
+        port = v.substr(colon + 1);
+        in_addr a4{};
+        if (inet_pton(AF_INET, a.host.c_str(), &a4) != 1) bad(flag, v, expected);
+    }
+    std::uint64_t n = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (port.empty() || ec != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
+        bad(flag, v, expected);
+    a.port = std::uint16_t(n);
+    return a;
+}
+
+// --config: every `key = value` becomes `--key value` for the options the
+// command line did not set (the command line wins). Returns which flags came
+// from the file (flag -> line), to say so in error messages.
+std::map<std::string, unsigned> merge_config(CLI::App *cmd, const std::string &path) {
+    std::map<std::string, unsigned> from_file;
+    for (const ConfigEntry &e : load_config_file(path)) {
+        const std::string flag = "--" + e.key;
+        auto where = [&] { return "--config " + path + " line " + std::to_string(e.line); };
+        if (e.key == "config" || e.key == "help" || e.key == "check-config")
+            throw UsageError(where() + ": '" + e.key + "' cannot be set in a config file");
+        CLI::Option *opt = cmd->get_option_no_throw(flag);
+        if (!opt)
+            throw UsageError(where() + ": unknown key '" + e.key +
+                             "' (keys are the long flags of " + cmd->get_name() +
+                             ", without the dashes; see rstwatch " + cmd->get_name() + " --help)");
+        if (opt->count() > 0) continue; // given on the command line
+        try {
+            opt->add_result(e.value);
+            opt->run_callback();
+        } catch (const CLI::ParseError &err) {
+            throw UsageError(where() + ": invalid value '" + e.value + "' for " + flag + ": " +
+                             err.what());
+        }
+        from_file[flag] = e.line;
+    }
+    return from_file;
+}
+
 // Raw strings as typed, so that every value gets the same kind of message.
 struct RawOutput {
     std::string format = "json", color = "auto", output, rotate_size, rotate_keep;
@@ -147,6 +207,48 @@ void add_filter_flags(CLI::App *cmd, RawFilter &f, bool full) {
         cmd->add_option("--cgroup", f.cgroup, "Only sockets of this cgroup v2 and its descendants");
         cmd->add_option("--verdict", f.verdict, "Only resets/timeouts with this verdict");
     }
+}
+
+// Agent mode: config file, periodic audit, rate limit, metrics.
+struct RawAgent {
+    std::string config, audit_interval, max_eps, metrics_listen, metrics_top;
+    bool check_config = false;
+};
+
+void add_agent_flags(CLI::App *cmd, RawAgent &a) {
+    cmd->add_option("--config", a.config,
+                    "Read flags from this file (key = value per line, keys are the long flag "
+                    "names); the command line wins; SIGHUP reloads it");
+    cmd->add_option("--audit-interval", a.audit_interval,
+                    "Also emit audit_socket/audit_process records at start and every DURATION");
+    cmd->add_option("--max-events-per-sec", a.max_eps,
+                    "Rate limit for event lines; what it suppresses is counted in lost records "
+                    "(reason rate_limit)");
+    cmd->add_option("--metrics-listen", a.metrics_listen,
+                    "Serve Prometheus /metrics on PORT (127.0.0.1) or ADDR:PORT");
+    cmd->add_flag("--check-config", a.check_config,
+                  "Validate the flags and --config file, then exit (0: valid, 2: not); loads "
+                  "nothing");
+    cmd->add_option("--metrics-top-comm", a.metrics_top,
+                    "Process names with their own audit gauge series (default 20); the rest "
+                    "are summed as comm=\"other\"");
+}
+
+void finish_agent(const RawAgent &r, TraceOptions &o) {
+    o.config_path = r.config;
+    if (!r.audit_interval.empty()) {
+        o.audit_interval = parse_dur("--audit-interval", r.audit_interval);
+        if (o.audit_interval->count() < 1000)
+            bad("--audit-interval", r.audit_interval, "a duration of at least 1s, such as 5m");
+    }
+    if (!r.max_eps.empty())
+        o.max_events_per_sec = parse_uint<std::uint64_t>("--max-events-per-sec", r.max_eps, 1,
+                                                         1'000'000'000, "events per second");
+    if (!r.metrics_listen.empty())
+        o.metrics_listen = parse_listen("--metrics-listen", r.metrics_listen);
+    if (!r.metrics_top.empty())
+        o.metrics_top_comm = parse_uint<unsigned>("--metrics-top-comm", r.metrics_top, 1, 1000,
+                                                  "a number of process names");
 }
 
 OutputOptions finish_output(const RawOutput &r) {
@@ -386,7 +488,16 @@ void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level, std:
     if (dir) *dir = full.string();
 }
 
-CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
+namespace {
+
+// Where flags set by --config came from, to name the line in error messages.
+struct ConfigOrigin {
+    std::string path;
+    std::map<std::string, unsigned> lines; // flag -> line
+};
+
+CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out,
+                         ConfigOrigin &origin) {
     CLI::App app{"rstwatch: explains TCP resets and idle-connection deaths with eBPF", "rstwatch"};
     app.require_subcommand(1);
     app.set_version_flag("-V,--version", std::string("rstwatch ") + RSTWATCH_VERSION);
@@ -399,6 +510,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     RawOutput t_out;
     RawFilter t_filter;
     std::string t_events, t_duration, t_count, t_ringbuf, t_max_sockets, t_middlebox, t_threshold;
+    RawAgent t_agent;
     add_output_flags(trace, t_out, true);
     add_filter_flags(trace, t_filter, true);
     trace->add_option("--events", t_events,
@@ -416,6 +528,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     trace->add_option("--idle-threshold", t_threshold,
                       "Idle time from which a reset counts as idle-related (default 90% of the "
                       "middlebox timeout, else 60s)");
+    add_agent_flags(trace, t_agent);
 
     // audit
     auto *audit =
@@ -570,6 +683,7 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
     CliResult res;
     res.verbose = verbose;
     if (trace->parsed()) {
+        if (!t_agent.config.empty()) origin = {t_agent.config, merge_config(trace, t_agent.config)};
         TraceOptions o;
         o.out = finish_output(t_out);
         o.filter = finish_filter(t_filter);
@@ -601,6 +715,13 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
                              " filters tcp_reset and tcp_timeout events, but --events " +
                              shown(t_events) +
                              " selects neither: add reset or timeout to --events");
+        finish_agent(t_agent, o);
+        if (t_agent.check_config) {
+            out << "rstwatch trace: configuration is valid"
+                << (o.config_path.empty() ? "" : " (" + o.config_path + ")") << "\n";
+            return {std::nullopt, 0, verbose};
+        }
+        if (!o.config_path.empty()) o.cli_args = args;
         res.command = std::move(o);
     } else if (audit->parsed()) {
         AuditOptions o;
@@ -632,6 +753,31 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         res.command = std::move(o);
     }
     return res;
+}
+
+} // namespace
+
+CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
+    ConfigOrigin origin;
+    try {
+        return parse_cli_impl(args, out, origin);
+    } catch (const UsageError &e) {
+        const std::string msg = e.what();
+        for (const auto &[flag, line] : origin.lines)
+            if (msg.find(" for " + flag + ":") != std::string::npos ||
+                msg.rfind(flag + " ", 0) == 0)
+                throw UsageError(msg + " (set in --config " + origin.path + " line " +
+                                 std::to_string(line) + ")");
+        throw;
+    }
+}
+
+TraceOptions reload_trace_options(const TraceOptions &running) {
+    std::ostringstream ignored;
+    CliResult r = parse_cli(running.cli_args, ignored);
+    if (!r.command || !std::holds_alternative<TraceOptions>(*r.command))
+        throw UsageError("the command line no longer describes a trace session");
+    return std::get<TraceOptions>(std::move(*r.command));
 }
 
 } // namespace rstwatch

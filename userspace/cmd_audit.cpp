@@ -2,6 +2,7 @@
 // keepalive state, from the kernel's own tables (BPF socket iterator).
 #include <csignal>
 
+#include "rstwatch/agent_audit.hpp"
 #include "rstwatch/clock.hpp"
 #include "rstwatch/commands.hpp"
 #include "rstwatch/output_setup.hpp"
@@ -25,17 +26,7 @@ int run_audit(const AuditOptions &o) {
     const std::int64_t ts = WallClock::real_now_ns();
     CgroupResolver cgroups;
     AuditResult res = build_audit(snap, o.filter, o.middlebox_timeout, ts);
-    for (auto &p : res.processes) {
-        p.cgroup = cgroups.of_pid(p.pid);
-        out.fmt().audit_process(out.buf(), p);
-        out.event_added();
-    }
-    for (auto &s : res.sockets) {
-        s.cgroup = cgroups.lookup(s.rec.owner.cgroup_id);
-        out.fmt().audit_socket(out.buf(), s);
-        out.event_added();
-        if (out.buf().size() > (1u << 20) && !out.flush()) return 0;
-    }
+    if (!write_audit_records(out, cgroups, res)) return 0;
     out.flush();
     return 0;
 }

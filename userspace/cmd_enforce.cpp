@@ -18,26 +18,12 @@
 #include "rstwatch/log.hpp"
 #include "rstwatch/output_setup.hpp"
 #include "rstwatch/pipeline.hpp"
+#include "rstwatch/signals.hpp"
 #include "rstwatch/version.hpp"
 
 namespace rstwatch {
 
 namespace {
-
-UniqueFd block_signals() {
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    // Blocked before any thread exists (the --existing namespace threads
-    // inherit the mask), so the signalfd is the only receiver.
-    sigprocmask(SIG_BLOCK, &mask, nullptr);
-    signal(SIGPIPE, SIG_IGN);
-    UniqueFd fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!fd) throw Error(Exit::runtime, std::string("signalfd: ") + std::strerror(errno));
-    return fd;
-}
 
 void require_capabilities(EnforceAction action) {
     std::string why = enforce_capability_problem(effective_capabilities(), action);
@@ -69,7 +55,7 @@ rw_enforce_config make_config(const EnforceOptions &o) {
 
 int run_install(const EnforceOptions &o) {
     const std::uint64_t t_start = WallClock::mono_now_ns();
-    UniqueFd sigfd = block_signals();
+    UniqueFd sigfd = block_session_signals();
     // Output first: a bad path is a usage error and must not leave programs behind.
     Output out(make_formatter(o.out), make_sink(o.out));
     auto fmt = make_enforce_formatter(o.out.format, host_name());
@@ -88,6 +74,7 @@ int run_install(const EnforceOptions &o) {
 
     EnforceSetup setup;
     setup.cfg = make_config(o);
+    setup.existing = o.existing;
     Enforcer enf(setup, hz_fallback());
     enf.attach(o.cgroup_dir);
     const std::uint64_t seeded = enf.seed_owners();

@@ -237,27 +237,66 @@ OriginTracker::Key OriginTracker::key_of(const rw_reset &r, bool mirrored) {
     return k;
 }
 
-void OriginTracker::expire(std::uint64_t now_ns) {
-    if (now_ns - last_expire_ns_ < window_ns_ && sent_.size() < 65536) return;
-    last_expire_ns_ = now_ns;
-    for (auto it = sent_.begin(); it != sent_.end();) {
-        if (now_ns - it->second > window_ns_)
-            it = sent_.erase(it);
-        else
-            ++it;
+void OriginTracker::on_sent(const rw_reset &sent, std::vector<std::pair<rw_reset, Origin>> &ready) {
+    const Key k = key_of(sent, false);
+    // A received reset held for this one? (Its key is stored mirrored, so it
+    // equals the sent reset's own key.)
+    auto h = held_by_key_.find(k);
+    if (h != held_by_key_.end()) {
+        Held &held = held_[std::size_t(h->second - held_base_seq_)];
+        held.done = true;
+        --held_count_;
+        ready.emplace_back(held.rec, Origin::peer);
+        held_by_key_.erase(h);
+        return;
+    }
+    // Remember it for a received reset still to come; expire by age and size.
+    const std::uint64_t now = sent.hdr.ts_ns;
+    while (!sent_order_.empty() &&
+           (now - sent_order_.front().first > window_ns_ || sent_order_.size() >= kMaxEntries)) {
+        auto it = sent_.find(sent_order_.front().second);
+        if (it != sent_.end() && it->second == sent_order_.front().first) sent_.erase(it);
+        sent_order_.pop_front();
+    }
+    sent_[k] = now;
+    sent_order_.emplace_back(now, k);
+}
+
+std::optional<Origin> OriginTracker::on_received(const rw_reset &received) {
+    const Key k = key_of(received, true);
+    auto it = sent_.find(k);
+    if (it != sent_.end() && received.hdr.ts_ns - it->second <= window_ns_) {
+        sent_.erase(it); // its sent_order_ entry goes stale and is skipped on expiry
+        return Origin::peer;
+    }
+    if (held_count_ >= kMaxEntries) return without_peer_reset(received); // storm: decide now
+    const std::uint64_t seq = held_base_seq_ + held_.size();
+    held_.push_back(Held{received, seq, false});
+    ++held_count_;
+    held_by_key_[k] = seq;
+    return std::nullopt;
+}
+
+void OriginTracker::release(std::uint64_t now_ns, bool force,
+                            std::vector<std::pair<rw_reset, Origin>> &ready) {
+    while (!held_.empty() &&
+           (held_.front().done || force || now_ns >= held_.front().rec.hdr.ts_ns + hold_ns_)) {
+        Held &h = held_.front();
+        if (!h.done) {
+            --held_count_;
+            ready.emplace_back(h.rec, without_peer_reset(h.rec));
+            auto it = held_by_key_.find(key_of(h.rec, true));
+            if (it != held_by_key_.end() && it->second == h.seq) held_by_key_.erase(it);
+        }
+        held_.pop_front();
+        ++held_base_seq_;
     }
 }
 
-void OriginTracker::on_sent(const rw_reset &r) {
-    expire(r.hdr.ts_ns);
-    if (sent_.size() < 65536) sent_[key_of(r, false)] = r.hdr.ts_ns;
-}
-
-bool OriginTracker::matched_sent(const rw_reset &received) {
-    auto it = sent_.find(key_of(received, true));
-    if (it == sent_.end() || received.hdr.ts_ns - it->second > window_ns_) return false;
-    sent_.erase(it);
-    return true;
+std::uint64_t OriginTracker::next_deadline() const {
+    for (const auto &h : held_)
+        if (!h.done) return h.rec.hdr.ts_ns + hold_ns_;
+    return 0;
 }
 
 bool OriginTracker::pairs(const rw_reset &received, const rw_reset &sent) {

@@ -174,24 +174,66 @@ std::vector<NetnsRef> cgroup_network_namespaces(const std::string &cgroup_dir) {
 Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup.cfg) {
     require_btf();
     install_libbpf_logging();
-    enforce_bpf *raw = enforce_bpf::open();
+    // Owners are metadata: a kernel that does not let these program types name
+    // the calling task still gets keepalive enforced.
+    const bool caller_sockops = prog_type_knows_caller(BPF_PROG_TYPE_SOCK_OPS);
+    if (!caller_sockops)
+        log_warn("kernel " + kernel_release() +
+                 ": sockops programs cannot call bpf_get_current_pid_tgid/_uid_gid/_comm, so "
+                 "keepalive_enforced names no process for connections made while enforcing");
+    if (!kernel_knows_helper("sock_from_file"))
+        log_warn("kernel " + kernel_release() +
+                 " has no bpf_sock_from_file (5.11+): owners of connections that existed before "
+                 "enforcement started are not found (keepalive is still enforced)");
+    const bool caller_sockopt =
+        cfg_.mode != RW_ENF_MODE_ALWAYS || prog_type_knows_caller(BPF_PROG_TYPE_CGROUP_SOCKOPT);
+    if (!caller_sockopt)
+        log_warn("kernel " + kernel_release() +
+                 ": cgroup/setsockopt programs cannot name the calling task; lowered "
+                 "TCP_KEEPIDLE calls are credited to the socket's recorded owner");
+
+    existing_ok_ = setup.existing;
+    int err = load(setup, hz_fallback, caller_sockops, caller_sockopt);
+    // --existing needs bpf_setsockopt from iter/tcp, which older kernels refuse
+    // (5.10: "unknown func bpf_setsockopt"): enforce new connections anyway.
+    if (err && existing_ok_ &&
+        libbpf_recent_warnings(400).find("prog 'rw_enf_existing': failed to load") !=
+            std::string::npos) {
+        log_warn("kernel " + kernel_release() +
+                 ": iter/tcp programs cannot call bpf_setsockopt, so --existing cannot change "
+                 "connections made before enforcement; new connections are enforced");
+        existing_ok_ = false;
+        err = load(setup, hz_fallback, caller_sockops, caller_sockopt);
+    }
+    if (err) throw bpf_failure("loading the enforce BPF programs into the kernel", err);
+    if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
+        throw Error(Exit::runtime, "enforce BPF object and rstwatch disagree on the record layout");
+    hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
+                                                      : skel_->rodata->cfg_hz_fallback;
+}
+
+int Enforcer::load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
+                   bool caller_sockopt) {
+    // Without a readable kernel config libbpf needs CONFIG_HZ handed over.
+    const std::string kconfig = kconfig_for(hz_fallback);
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    skel_.reset();
+    enforce_bpf *raw = enforce_bpf::open(&open_opts);
     if (!raw) throw bpf_failure("opening the enforce BPF object", errno);
     skel_.reset(raw);
 
     // ---- configure (between open and load) ----
     skel_->rodata->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
     std::memcpy(&skel_->rodata->enf_cfg, &cfg_, sizeof(cfg_));
+    skel_->rodata->enf_caller_sockops = caller_sockops;
+    skel_->rodata->enf_caller_sockopt = caller_sockopt;
     bpf_map__set_max_entries(skel_->maps.enf_events, setup.ringbuf_bytes);
     // The setsockopt clamp exists only in always mode: unset-only never
     // overrides a value the application chose.
     bpf_program__set_autoload(skel_->progs.rw_enf_clamp, cfg_.mode == RW_ENF_MODE_ALWAYS);
-
-    if (int err = enforce_bpf::load(skel_.get()))
-        throw bpf_failure("loading the enforce BPF programs into the kernel", err);
-    if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
-        throw Error(Exit::runtime, "enforce BPF object and rstwatch disagree on the record layout");
-    hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
-                                                      : skel_->rodata->cfg_hz_fallback;
+    bpf_program__set_autoload(skel_->progs.rw_enf_existing, existing_ok_);
+    return enforce_bpf::load(skel_.get());
 }
 
 Enforcer::~Enforcer() = default;
@@ -240,6 +282,7 @@ std::uint64_t Enforcer::seed_owners() {
 
 ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces) {
     ExistingResult res;
+    if (!existing_ok_) return res; // not on this kernel (warned at load)
     LinkPtr it(bpf_program__attach_iter(skel_->progs.rw_enf_existing, nullptr));
     if (!it) throw bpf_failure("creating the TCP iterator (iter/tcp)", errno);
     const int link_fd = bpf_link__fd(it.get());
@@ -312,48 +355,30 @@ void Enforcer::pin(const std::string &dir) {
     }
 }
 
-int Enforcer::ring_sample(void *ctx, void *data, std::size_t size) {
-    auto *self = static_cast<Enforcer *>(ctx);
-    // No exception may cross libbpf's C frames: park it and stop consuming.
-    try {
+void Enforcer::open_ring_buffer(std::function<void(const rw_enforce &)> on_record) {
+    auto decode = [this, on_record = std::move(on_record)](const void *data, std::size_t size) {
         std::string why;
         auto rec = decode_record(data, size, &why);
         const rw_enforce *e = rec ? std::get_if<rw_enforce>(&*rec) : nullptr;
         if (!e) {
-            ++self->malformed_;
+            ++malformed_;
             log_debug("dropping a malformed enforce record: " +
                       (why.empty() ? std::string("not an enforce record") : why));
             return 0;
         }
-        self->on_record_(*e);
+        on_record(*e);
         return 0;
-    } catch (...) {
-        self->callback_error_ = std::current_exception();
-        return -ECANCELED;
-    }
-}
-
-void Enforcer::open_ring_buffer(std::function<void(const rw_enforce &)> on_record) {
-    on_record_ = std::move(on_record);
-    ring_buffer *rb =
-        ring_buffer__new(bpf_map__fd(skel_->maps.enf_events), ring_sample, this, nullptr);
-    if (!rb) throw bpf_failure("opening the enforce ring buffer", errno);
-    rb_.reset(rb);
+    };
+    ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.enf_events), std::move(decode),
+                                         "the enforce ring buffer");
 }
 
 int Enforcer::ring_epoll_fd() const {
-    return ring_buffer__epoll_fd(rb_.get());
+    return ring_->epoll_fd();
 }
 
 int Enforcer::consume() {
-    if (!rb_) return 0;
-    int n = ring_buffer__consume(rb_.get());
-    if (callback_error_) {
-        auto e = callback_error_;
-        callback_error_ = nullptr;
-        std::rethrow_exception(e);
-    }
-    return n;
+    return ring_ ? int(ring_->consume()) : 0;
 }
 
 void Enforcer::stop_reporting() {

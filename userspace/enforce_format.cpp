@@ -7,6 +7,7 @@
 #include "rstwatch/clock.hpp"
 #include "rstwatch/events.hpp"
 #include "rstwatch/format.hpp"
+#include "rstwatch/json_fields.hpp"
 #include "rstwatch/json_writer.hpp"
 #include "rstwatch/net.hpp"
 
@@ -43,21 +44,7 @@ EnforceSettings EnforceSettings::from_config(const rw_enforce_config &c) {
 
 namespace {
 
-std::string_view owner_source(std::uint32_t how) {
-    switch (how) {
-    case RW_OWNER_CONNECT:
-        return "connect";
-    case RW_OWNER_LISTENER:
-        return "listener";
-    case RW_OWNER_SEEDED:
-        return "seeded";
-    case RW_OWNER_SOCKOPT:
-        return "sockopt";
-    case RW_OWNER_CURRENT:
-        return "current";
-    }
-    return "unknown";
-}
+using json_fields::Envelope;
 
 bool connected(const rw_endpoints &ep) {
     return ep.remote_port != 0;
@@ -66,7 +53,7 @@ bool connected(const rw_endpoints &ep) {
 class JsonEnforceFormatter final : public EnforceFormatter {
   public:
     explicit JsonEnforceFormatter(std::string host)
-        : host_(host), trace_fmt_(make_json_formatter(std::move(host))) {}
+        : envelope_(host), trace_fmt_(make_json_formatter(std::move(host))) {}
 
     void start(std::string &out, const EnforceStart &e) override {
         JsonWriter w = begin(out, "enforce_start", e.ts_ns);
@@ -92,37 +79,9 @@ class JsonEnforceFormatter final : public EnforceFormatter {
         const rw_enforce &r = e.rec;
         JsonWriter w = begin(out, "keepalive_enforced", e.ts_ns);
         w.field("trigger", enforce_trigger_name(r.trigger));
-        const rw_owner &o = r.owner;
-        if (o.pid) {
-            w.key("process")
-                .begin_object()
-                .field_unum("pid", o.pid)
-                .field("comm", std::string_view(o.comm, strnlen(o.comm, sizeof(o.comm))))
-                .field_unum("uid", o.uid)
-                .end_object();
-            w.field("owner_source", owner_source(o.how));
-        } else {
-            w.field_null("process").field_null("owner_source");
-        }
-        if (o.cgroup_id)
-            w.field_unum("cgroup_id", o.cgroup_id);
-        else
-            w.field_null("cgroup_id");
-        cgroup(w, e.cgroup);
+        json_fields::owner(w, r.owner, e.cgroup);
         if (connected(r.ep)) {
-            char buf[INET6_ADDRSTRLEN_];
-            w.field("family",
-                    is_ipv4(r.ep.local_addr, r.ep.remote_addr, r.ep.family) ? "ipv4" : "ipv6");
-            w.key("local")
-                .begin_object()
-                .field("addr", format_addr(r.ep.local_addr, r.ep.family, buf))
-                .field_unum("port", r.ep.local_port)
-                .end_object();
-            w.key("remote")
-                .begin_object()
-                .field("addr", format_addr(r.ep.remote_addr, r.ep.family, buf))
-                .field_unum("port", r.ep.remote_port)
-                .end_object();
+            json_fields::local_remote(w, r.ep);
         } else {
             w.field_null("family").field_null("local").field_null("remote");
         }
@@ -208,25 +167,10 @@ class JsonEnforceFormatter final : public EnforceFormatter {
     }
 
   private:
-    // INET6_ADDRSTRLEN without <netinet/in.h> in this header's users.
-    static constexpr std::size_t INET6_ADDRSTRLEN_ = 46;
-
     JsonWriter begin(std::string &out, std::string_view event, std::int64_t ts_ns) {
-        JsonWriter w(out);
-        w.begin_object();
-        w.field_num("v", kSchemaVersion).field("event", event);
-        scratch_.assign(1, '"');
-        ts_.append(scratch_, ts_ns);
-        scratch_.push_back('"');
-        w.key("ts").raw(scratch_);
-        w.field("host", host_);
-        return w;
+        return envelope_.begin(out, event, ts_ns);
     }
-
-    static void end(JsonWriter &w, std::string &out) {
-        w.end_object();
-        out.push_back('\n');
-    }
+    static void end(JsonWriter &w, std::string &out) { Envelope::end(w, out); }
 
     static void opt_str(JsonWriter &w, std::string_view k, const std::string &v) {
         if (v.empty())
@@ -240,22 +184,6 @@ class JsonEnforceFormatter final : public EnforceFormatter {
         for (const auto &s : v)
             w.str(s);
         w.end_array();
-    }
-
-    static void cgroup(JsonWriter &w, const CgroupInfo *cg) {
-        if (!cg) {
-            w.field_null("cgroup").field_null("container_id").field_null("pod_uid");
-            return;
-        }
-        w.field("cgroup", cg->path);
-        if (cg->ids.container_id.empty())
-            w.field_null("container_id");
-        else
-            w.field("container_id", cg->ids.container_id);
-        if (cg->ids.pod_uid.empty())
-            w.field_null("pod_uid");
-        else
-            w.field("pod_uid", cg->ids.pod_uid);
     }
 
     static void settings(JsonWriter &w, const EnforceSettings &s) {
@@ -290,10 +218,8 @@ class JsonEnforceFormatter final : public EnforceFormatter {
         w.field_unum("kept", c[RW_ENF_CNT_KEPT]).field_unum("errors", c[RW_ENF_CNT_ERRORS]);
     }
 
-    std::string host_;
+    Envelope envelope_;
     std::unique_ptr<Formatter> trace_fmt_;
-    Rfc3339 ts_;
-    std::string scratch_;
 };
 
 // One readable line per event, for a terminal.

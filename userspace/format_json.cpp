@@ -6,6 +6,7 @@
 
 #include "rstwatch/clock.hpp"
 #include "rstwatch/format.hpp"
+#include "rstwatch/json_fields.hpp"
 #include "rstwatch/json_writer.hpp"
 #include "rstwatch/net.hpp"
 
@@ -53,21 +54,7 @@ std::string_view sockopt_name(int level, int optname) {
 
 namespace {
 
-std::string_view owner_source(std::uint32_t how) {
-    switch (how) {
-    case RW_OWNER_CONNECT:
-        return "connect";
-    case RW_OWNER_LISTENER:
-        return "listener";
-    case RW_OWNER_SEEDED:
-        return "seeded";
-    case RW_OWNER_SOCKOPT:
-        return "sockopt";
-    case RW_OWNER_CURRENT:
-        return "current";
-    }
-    return "unknown";
-}
+using namespace json_fields;
 
 std::string_view level_name(int level) {
     switch (level) {
@@ -93,7 +80,7 @@ std::string_view cause_name(std::uint8_t c) {
 
 class JsonFormatter final : public Formatter {
   public:
-    explicit JsonFormatter(std::string host) : host_(std::move(host)) {}
+    explicit JsonFormatter(std::string host) : envelope_(std::move(host)) {}
 
     void session_start(std::string &out, const SessionStart &e) override {
         JsonWriter w = begin(out, "session_start", e.ts_ns);
@@ -178,10 +165,7 @@ class JsonFormatter final : public Formatter {
         // IPPROTO_TCP + 9 sets TCP_DEFER_ACCEPT: keepalive stays off.
         w.field_bool("misdirected", s.level == IPPROTO_TCP && s.optname == 9);
         if (s.sock_id && s.ep.remote_port) {
-            w.field("family",
-                    is_ipv4(s.ep.local_addr, s.ep.remote_addr, s.ep.family) ? "ipv4" : "ipv6");
-            endpoint(w, "local", s.ep.local_addr, s.ep.local_port, s.ep.family);
-            endpoint(w, "remote", s.ep.remote_addr, s.ep.remote_port, s.ep.family);
+            local_remote(w, s.ep);
         } else {
             w.field_null("family").field_null("local").field_null("remote");
         }
@@ -199,6 +183,15 @@ class JsonFormatter final : public Formatter {
         w.field_unum("tcp_reset", e.by_type[0]).field_unum("keepalive_set", e.by_type[1]);
         w.field_unum("connection", e.by_type[2]).field_unum("keepalive_enforced", e.by_type[3]);
         w.end_object();
+        if (e.by_event) {
+            w.key("by_event").begin_object();
+            for (EventKind k : {EventKind::tcp_reset, EventKind::tcp_timeout,
+                                EventKind::connection_closed, EventKind::keepalive_set})
+                w.field_unum(to_string(k), (*e.by_event)[std::size_t(k)]);
+            w.end_object();
+        } else {
+            w.field_null("by_event");
+        }
         end(w, out);
     }
 
@@ -275,85 +268,9 @@ class JsonFormatter final : public Formatter {
 
   private:
     JsonWriter begin(std::string &out, std::string_view event, std::int64_t ts_ns) {
-        JsonWriter w(out);
-        w.begin_object();
-        w.field_num("v", kSchemaVersion).field("event", event);
-        scratch_.assign(1, '"');
-        ts_.append(scratch_, ts_ns);
-        scratch_.push_back('"');
-        w.key("ts").raw(scratch_);
-        w.field("host", host_);
-        return w;
+        return envelope_.begin(out, event, ts_ns);
     }
-
-    static void end(JsonWriter &w, std::string &out) {
-        w.end_object();
-        out.push_back('\n');
-    }
-
-    static void endpoint(JsonWriter &w, std::string_view k, const std::uint8_t addr[16],
-                         std::uint16_t port, std::uint16_t family) {
-        char buf[INET6_ADDRSTRLEN];
-        w.key(k)
-            .begin_object()
-            .field("addr", format_addr(addr, family, buf))
-            .field_unum("port", port)
-            .end_object();
-    }
-
-    static void connection(JsonWriter &w, const rw_endpoints &ep, std::uint32_t netns) {
-        w.field("state", tcp_state_name(ep.state));
-        w.field("family", is_ipv4(ep.local_addr, ep.remote_addr, ep.family) ? "ipv4" : "ipv6");
-        endpoint(w, "local", ep.local_addr, ep.local_port, ep.family);
-        endpoint(w, "remote", ep.remote_addr, ep.remote_port, ep.family);
-        w.field_unum("netns", netns);
-    }
-
-    static void cgroup(JsonWriter &w, const CgroupInfo *cg) {
-        if (!cg) {
-            w.field_null("cgroup").field_null("container_id").field_null("pod_uid");
-            return;
-        }
-        w.field("cgroup", cg->path);
-        if (cg->ids.container_id.empty())
-            w.field_null("container_id");
-        else
-            w.field("container_id", cg->ids.container_id);
-        if (cg->ids.pod_uid.empty())
-            w.field_null("pod_uid");
-        else
-            w.field("pod_uid", cg->ids.pod_uid);
-    }
-
-    static void owner(JsonWriter &w, const rw_owner &o, const CgroupInfo *cg) {
-        if (o.pid) {
-            w.key("process")
-                .begin_object()
-                .field_unum("pid", o.pid)
-                .field("comm", std::string_view(o.comm));
-            w.field_unum("uid", o.uid).end_object();
-            w.field("owner_source", owner_source(o.how));
-        } else {
-            w.field_null("process").field_null("owner_source");
-        }
-        if (o.cgroup_id)
-            w.field_unum("cgroup_id", o.cgroup_id);
-        else
-            w.field_null("cgroup_id");
-        cgroup(w, cg);
-    }
-
-    static void keepalive(JsonWriter &w, const rw_keepalive &ka) {
-        w.key("keepalive").begin_object();
-        w.field_bool("enabled", ka.enabled).field_unum("idle_s", ka.idle_s);
-        w.field_unum("interval_s", ka.interval_s).field_unum("probes", ka.probes);
-        w.field("source", (ka.from_socket & RW_KA_IDLE_SOCKET) ? "socket" : "sysctl");
-        if (ka.user_timeout_ms)
-            w.field_unum("user_timeout_ms", ka.user_timeout_ms);
-        else
-            w.field_null("user_timeout_ms");
-        w.end_object();
-    }
+    static void end(JsonWriter &w, std::string &out) { Envelope::end(w, out); }
 
     static void opt_ms(JsonWriter &w, std::string_view k, bool known, std::uint64_t v) {
         if (known)
@@ -369,9 +286,7 @@ class JsonFormatter final : public Formatter {
             w.field_null("conntrack_timeout_s");
     }
 
-    std::string host_;
-    Rfc3339 ts_;
-    std::string scratch_;
+    Envelope envelope_;
 };
 
 } // namespace

@@ -165,13 +165,13 @@ class TextFormatter final : public Formatter {
         char line[256];
         std::snprintf(line, sizeof(line),
                       "\n%llu events in %s (%llu resets, %llu timeouts); filtered %llu in kernel, "
-                      "%llu here; lost %llu; "
+                      "%llu here; lost %llu; rate-limited %llu; "
                       "dropped %llu; ended by %s\n",
                       (unsigned long long)s.emitted, human_ms(s.duration_ms).c_str(),
                       (unsigned long long)s.resets, (unsigned long long)s.timeouts,
                       (unsigned long long)s.filtered_kernel, (unsigned long long)s.filtered_user,
-                      (unsigned long long)s.lost, (unsigned long long)s.write_dropped,
-                      std::string(s.end_reason).c_str());
+                      (unsigned long long)s.lost, (unsigned long long)s.rate_limited,
+                      (unsigned long long)s.write_dropped, std::string(s.end_reason).c_str());
         out += line;
     }
 

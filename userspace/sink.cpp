@@ -81,6 +81,7 @@ class FileSink final : public Sink {
     explicit FileSink(FileSinkOptions opts) : opts_(std::move(opts)) { open_or_throw(); }
 
     WriteResult write(std::string_view data) override {
+        follow_rename();
         if (!fd_ && !try_open()) {
             latch_.failed("opening " + opts_.path, errno);
             return {WriteStatus::dropped, 0};
@@ -118,6 +119,35 @@ class FileSink final : public Sink {
     }
 
   private:
+    // logrotate's create mode renames the file, creates a new one, then sends
+    // SIGHUP. Lines written into the renamed file until the signal arrives
+    // reach only shippers still reading it, and rsyslog's imfile has often
+    // moved on by then (docs/log-pipelines.md). So follow the name as soon as
+    // it names another file. Never create it here: logrotate does, and moves
+    // aside a file that already exists.
+    void follow_rename() {
+        struct stat st {};
+        if (!fd_ || ::stat(opts_.path.c_str(), &st) != 0) return;
+        if (st.st_ino == ino_ && st.st_dev == dev_) return;
+        int fd = ::open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (fd < 0) return; // keep writing where we were; SIGHUP reopens
+        adopt(fd);
+    }
+
+    void adopt(int fd) {
+        fd_ = UniqueFd(fd);
+        struct stat st {};
+        if (fstat(fd, &st) == 0) {
+            size_ = std::uint64_t(st.st_size);
+            ino_ = st.st_ino;
+            dev_ = st.st_dev;
+        } else {
+            size_ = 0;
+            ino_ = 0;
+            dev_ = 0;
+        }
+    }
+
     // How much of `rest` goes into the current file: whole lines that keep it
     // within --rotate-size; a single longer line goes alone into a fresh file.
     std::size_t chunk_for_this_file(std::string_view rest) const {
@@ -137,9 +167,7 @@ class FileSink final : public Sink {
     bool try_open() {
         int fd = ::open(opts_.path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
         if (fd < 0) return false;
-        fd_ = UniqueFd(fd);
-        struct stat st {};
-        size_ = fstat(fd, &st) == 0 ? std::uint64_t(st.st_size) : 0;
+        adopt(fd);
         return true;
     }
 
@@ -158,6 +186,8 @@ class FileSink final : public Sink {
     FileSinkOptions opts_;
     UniqueFd fd_;
     std::uint64_t size_ = 0;
+    ino_t ino_ = 0; // of the open file, to notice a rename of its path
+    dev_t dev_ = 0;
     ErrorLatch latch_;
 };
 

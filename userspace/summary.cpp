@@ -52,7 +52,8 @@ bool socket_matches(const rw_snapshot &s, const FilterOptions &f) {
 
 std::vector<ProcessSummary>
 build_process_summaries(const std::vector<std::pair<std::uint32_t, rw_proc_stats>> &stats,
-                        const std::vector<rw_snapshot> &open, const FilterOptions &filter) {
+                        const std::vector<rw_snapshot> &open,
+                        const std::vector<rw_sock_info> &closing, const FilterOptions &filter) {
     std::map<std::uint32_t, ProcessSummary> rows;
     for (const auto &[pid, st] : stats) {
         if (!owner_matches(pid, st.comm, filter)) continue;
@@ -65,7 +66,8 @@ build_process_summaries(const std::vector<std::pair<std::uint32_t, rw_proc_stats
         p.resets_received += st.resets_received;
         p.resets_sent += st.resets_sent;
         p.timeouts += st.timeouts;
-        p.keepalive_options |= st.opts;
+        for (unsigned i = 0; i < RW_OPT_COUNT; ++i)
+            if (st.opt_set[i]) p.keepalive_options |= 1u << i;
     }
     // A socket held by several fds of one process counts once.
     std::set<std::pair<std::uint32_t, std::uint64_t>> seen;
@@ -82,6 +84,19 @@ build_process_summaries(const std::vector<std::pair<std::uint32_t, rw_proc_stats
         ++p.open_connections;
         if (!(s.flags & RW_F_KA_EVER)) ++p.without_keepalive;
         p.keepalive_options |= options_in_socket(s.ka);
+    }
+    for (const auto &c : closing) {
+        if (!(c.flags & RW_F_ESTABLISHED) || !c.owner.pid) continue;
+        if (!owner_matches(c.owner.pid, c.owner.comm, filter)) continue;
+        ProcessSummary &p = rows[c.owner.pid];
+        if (p.pid == 0) {
+            p.pid = c.owner.pid;
+            p.comm = std::string(c.owner.comm, strnlen(c.owner.comm, sizeof c.owner.comm));
+            p.uid = c.owner.uid;
+        }
+        ++p.connections;
+        if (!(c.flags & RW_F_KA_EVER)) ++p.without_keepalive;
+        p.keepalive_options |= c.opts;
     }
     std::vector<ProcessSummary> out;
     out.reserve(rows.size());

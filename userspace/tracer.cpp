@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rstwatch/caps.hpp"
 #include "rstwatch/decode.hpp"
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/log.hpp"
@@ -33,13 +34,34 @@ void set_prog(bpf_program *p, bool on) {
     bpf_program__set_autoload(p, on);
 }
 
+// 1 supported, 0 not; a probe that cannot run (<0) counts as supported so the
+// real load reports the real error.
+bool probe_ok(int r) {
+    return r != 0;
+}
+
+// The ring buffer (5.8) is the one hard floor: every record travels through it.
+void require_ringbuf(const std::string &release) {
+    if (!probe_ok(libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr)))
+        throw EnvironmentError("kernel " + release +
+                               " has no BPF ring buffer; rstwatch needs Linux 5.8 or later "
+                               "(supported kernels: docs/kernels.md)");
+}
+
 } // namespace
 
 Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
     require_btf();
+    const std::string release = kernel_release();
+    require_ringbuf(release);
 
-    trace_bpf *raw = trace_bpf::open();
+    // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
+    // the value measured from jiffies.
+    const std::string kconfig = kconfig_for(hz_fallback);
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    trace_bpf *raw = trace_bpf::open(&open_opts);
     if (!raw) throw bpf_failure("opening the trace BPF object", errno);
     skel_.reset(raw);
 
@@ -69,6 +91,21 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
             log_warn("no cgroup v2 mount: setsockopt calls are not tracked (keepalive state still "
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup &&
+            !probe_ok(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr))) {
+            log_warn("kernel " + release +
+                     " has no cgroup/setsockopt programs: setsockopt calls are not tracked "
+                     "(keepalive state still comes from each socket at reset time)");
+            hook_ = SockoptHook::none;
+        }
+        if (hook_ == SockoptHook::cgroup && !prog_type_knows_caller(BPF_PROG_TYPE_CGROUP_SOCKOPT)) {
+            log_warn("kernel " + release +
+                     ": cgroup/setsockopt programs cannot call bpf_get_current_pid_tgid, so "
+                     "keepalive options are credited to the socket's recorded owner and an "
+                     "accepted socket keeps its listener's owner (--events keepalive names the "
+                     "caller)");
+            ro->cfg_sockopt_caller = false;
         }
     } else {
         // Audit: only the iterator runs; keep every map minimal.
@@ -132,7 +169,14 @@ void Tracer::attach_all(const TracerConfig &) {
         // A BPF link: multi-attach, so other programs on the root cgroup (and a
         // second rstwatch) keep working; the kernel detaches it if we die.
         LinkPtr l(bpf_program__attach_cgroup(skel_->progs.rw_cgroup_setsockopt, cgroup_fd_.get()));
-        if (!l) throw bpf_failure("attaching cgroup/setsockopt to " + root, errno);
+        if (!l) {
+            // Optional: resets are still traced and keepalive state read from each socket.
+            log_warn("attaching cgroup/setsockopt to " + root + " failed (" + std::strerror(errno) +
+                     "): setsockopt calls are not tracked (keepalive state still comes from "
+                     "each socket at reset time)");
+            hook_ = SockoptHook::none;
+            return;
+        }
         links_.push_back(std::move(l));
     }
 }
@@ -171,52 +215,21 @@ std::size_t Tracer::scan(bool seed, const std::function<void(const rw_snapshot &
     return on_snapshot ? sockets : 0;
 }
 
-namespace {
-// Returned from the sample callback when the budget is spent (the sample itself
-// was handled; libbpf has already advanced past it).
-constexpr int kBudgetSpent = -EAGAIN;
-} // namespace
-
-int Tracer::ring_sample(void *ctx, void *data, std::size_t size) {
-    auto *self = static_cast<Tracer *>(ctx);
-    // No exception may cross libbpf's C frames: park it and stop consuming.
-    try {
-        int rc = self->on_sample_(data, size);
-        ++self->handled_;
-        if (rc >= 0 && self->budget_ && self->handled_ >= self->budget_) return kBudgetSpent;
-        return rc;
-    } catch (...) {
-        self->callback_error_ = std::current_exception();
-        return -ECANCELED;
-    }
-}
-
 void Tracer::open_ring_buffer(std::function<int(const void *, std::size_t)> on_sample) {
-    on_sample_ = std::move(on_sample);
-    ring_buffer *rb =
-        ring_buffer__new(bpf_map__fd(skel_->maps.rw_events), ring_sample, this, nullptr);
-    if (!rb) throw bpf_failure("opening the ring buffer", errno);
-    rb_.reset(rb);
+    ring_ = std::make_unique<RingReader>(bpf_map__fd(skel_->maps.rw_events), std::move(on_sample),
+                                         "the trace ring buffer");
 }
 
 int Tracer::ring_epoll_fd() const {
-    return ring_buffer__epoll_fd(rb_.get());
+    return ring_->epoll_fd();
 }
 
 int Tracer::consume() {
-    return int(consume(0));
+    return ring_ ? int(ring_->consume()) : 0;
 }
 
 std::size_t Tracer::consume(std::size_t budget) {
-    budget_ = budget;
-    handled_ = 0;
-    ring_buffer__consume(rb_.get());
-    if (callback_error_) {
-        auto e = callback_error_;
-        callback_error_ = nullptr;
-        std::rethrow_exception(e);
-    }
-    return handled_;
+    return ring_ ? ring_->consume(budget) : 0;
 }
 
 Counters Tracer::counters() const {
@@ -243,6 +256,24 @@ std::vector<std::pair<std::uint32_t, rw_proc_stats>> Tracer::proc_stats() const 
         if (bpf_map_lookup_elem(fd, &next, &v) == 0) {
             v.comm[RW_COMM_LEN - 1] = '\0';
             out.emplace_back(next, v);
+        }
+        key = next;
+        prev = &key;
+    }
+    return out;
+}
+
+std::vector<rw_sock_info>
+Tracer::socks_not_in(const std::unordered_set<std::uint64_t> &held) const {
+    std::vector<rw_sock_info> out;
+    int fd = bpf_map__fd(skel_->maps.rw_socks);
+    std::uint64_t key = 0, next = 0;
+    std::uint64_t *prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+        rw_sock_info v{};
+        if (!held.count(next) && bpf_map_lookup_elem(fd, &next, &v) == 0) {
+            v.owner.comm[RW_COMM_LEN - 1] = '\0';
+            out.push_back(v);
         }
         key = next;
         prev = &key;

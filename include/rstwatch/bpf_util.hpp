@@ -2,7 +2,11 @@
 // into errors a user can act on.
 #pragma once
 
+#include <cstdint>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +34,31 @@ template <class Skel> struct SkelDeleter {
     void operator()(Skel *s) const { Skel::destroy(s); }
 };
 template <class Skel> using SkelPtr = std::unique_ptr<Skel, SkelDeleter<Skel>>;
+
+// A libbpf ring buffer with a C++ callback (returning <0 stops the current
+// consume early). No exception may cross libbpf's C frames: one thrown by the
+// callback is parked, consuming stops, and consume() rethrows it. Not movable:
+// libbpf keeps a pointer to it.
+class RingReader {
+  public:
+    using Callback = std::function<int(const void *, std::size_t)>;
+    // `what` names the buffer in errors ("the trace ring buffer").
+    RingReader(int map_fd, Callback cb, std::string_view what);
+    RingReader(const RingReader &) = delete;
+    RingReader &operator=(const RingReader &) = delete;
+    int epoll_fd() const { return ring_buffer__epoll_fd(rb_.get()); }
+    // Drains at most `budget` records (0: everything available); returns how
+    // many were handled, or rethrows what the callback threw. A budget keeps a
+    // flood from starving the caller's event loop (signals, deadlines).
+    std::size_t consume(std::size_t budget = 0);
+
+  private:
+    static int sample(void *ctx, void *data, std::size_t size);
+    Callback cb_;
+    std::exception_ptr error_;
+    std::size_t budget_ = 0, handled_ = 0;
+    RingBufferPtr rb_;
+};
 
 // A file descriptor closed on destruction.
 class UniqueFd {
@@ -101,5 +130,27 @@ KernelFacts probe_kernel();
 // (no /proc/config.gz, no /boot/config-$(uname -r)): measured from the jiffies
 // rate. 0 when the config is readable (libbpf resolves CONFIG_HZ itself).
 unsigned hz_fallback();
+
+// The running kernel's release (uname -r).
+std::string kernel_release();
+
+// Whether programs of `type` may call bpf_get_current_pid_tgid, _uid_gid and
+// _comm, i.e. name the task they run for. Networking program types gained them
+// late: cgroup/setsockopt not on 5.10, sockops not even on 6.12 (_uid_gid).
+bool prog_type_knows_caller(bpf_prog_type type);
+
+// Whether the running kernel has the BPF helper BPF_FUNC_<name> at all (its BTF
+// `enum bpf_func_id`), e.g. "sock_from_file" (5.11).
+bool kernel_knows_helper(const char *name);
+
+// bpf_object_open_opts.kconfig for a kernel whose config libbpf cannot read
+// (without one libbpf refuses to load any __kconfig extern, even a weak one):
+// "CONFIG_HZ=<hz_fallback>"; empty when hz_fallback is 0 (config readable).
+std::string kconfig_for(unsigned hz_fallback);
+
+// CONFIG_HZ (100, 250, 300 or 1000) that explains the kernel's jiffies counter
+// at `monotonic_s` seconds of CLOCK_MONOTONIC; nullopt when it cannot tell
+// (uptime near 300 s, where every candidate predicts the same value).
+std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_s);
 
 } // namespace rstwatch

@@ -22,6 +22,10 @@ struct CliResult {
 // Help and --version text goes to `out`.
 CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out);
 
+// SIGHUP with --config: the running session's arguments parsed again, so the
+// config file is re-read and validated exactly as at start. Throws UsageError.
+TraceOptions reload_trace_options(const TraceOptions &running);
+
 // Helpers shared with other subcommands and tests.
 std::uint32_t parse_events(const std::string &list); // RW_EMIT_* | kEventSummary
 // Resolves a cgroup v2 path (absolute, or relative to the cgroup2 mount) to

@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "rstwatch/records.h"
 
@@ -58,20 +61,38 @@ Diagnosis diagnose_reset(const rw_reset &r, std::string_view kernel_reason,
 Diagnosis diagnose_timeout(const rw_close &c, const DiagnoseConfig &cfg);
 
 // Pairs a received RST with the RST the peer socket sent (both ends on this
-// host, any network namespace). Remembers sent resets for `window`. The two
-// can arrive in either order: an abortive close traces its RST after
-// transmitting it, and on loopback/veth the receiver runs nested in that
-// transmit, so callers hold a received reset briefly before deciding.
+// host, any network namespace), in either order: an abortive close traces its
+// RST after transmitting it, and on loopback/veth the receiver runs nested in
+// that transmit, so the received reset often comes first. A received reset with
+// no peer reset yet is held for `hold` and then decided without one.
+//
+// Every operation is O(1) amortised and memory is bounded (kMaxEntries each),
+// so a storm of unpaired resets (remote peers) costs the same per event.
 class OriginTracker {
   public:
-    explicit OriginTracker(std::chrono::milliseconds window = std::chrono::seconds(5))
-        : window_ns_(std::uint64_t(window.count()) * 1'000'000) {}
-    void on_sent(const rw_reset &r);
-    // The peer's sent reset was already seen (consumes it).
-    bool matched_sent(const rw_reset &received);
+    static constexpr std::size_t kMaxEntries = 65536;
+
+    explicit OriginTracker(std::chrono::milliseconds window = std::chrono::seconds(5),
+                           std::chrono::milliseconds hold = std::chrono::milliseconds(100))
+        : window_ns_(std::uint64_t(window.count()) * 1'000'000),
+          hold_ns_(std::uint64_t(hold.count()) * 1'000'000) {}
+
+    // A sent reset. A held received reset it answers is appended to `ready`
+    // with Origin::peer.
+    void on_sent(const rw_reset &sent, std::vector<std::pair<rw_reset, Origin>> &ready);
+    // A received reset: Origin::peer if the peer's sent reset was already seen,
+    // else nullopt and the reset is held.
+    std::optional<Origin> on_received(const rw_reset &received);
+    // Held resets whose wait is over at monotonic time now_ns (all with force),
+    // oldest first, with the origin decided without a peer reset.
+    void release(std::uint64_t now_ns, bool force, std::vector<std::pair<rw_reset, Origin>> &ready);
+    // When the oldest held reset must be decided (0: none held).
+    std::uint64_t next_deadline() const;
+    std::size_t held() const { return held_count_; }
+
     // Does `sent` answer `received` (mirrored 4-tuple)?
     static bool pairs(const rw_reset &received, const rw_reset &sent);
-    // Origin once no sent reset has paired with it.
+    // Origin once no sent reset paired with it.
     static Origin without_peer_reset(const rw_reset &received);
 
   private:
@@ -84,11 +105,22 @@ class OriginTracker {
         std::size_t operator()(const Key &k) const;
     };
     static Key key_of(const rw_reset &r, bool mirrored);
-    void expire(std::uint64_t now_ns);
 
-    std::uint64_t window_ns_;
-    std::uint64_t last_expire_ns_ = 0;
+    struct Held {
+        rw_reset rec;
+        std::uint64_t seq;
+        bool done; // paired and released early
+    };
+
+    std::uint64_t window_ns_, hold_ns_;
+    // Sent resets by 4-tuple, with their time; FIFO of insertion for expiry.
     std::unordered_map<Key, std::uint64_t, KeyHash> sent_;
+    std::deque<std::pair<std::uint64_t, Key>> sent_order_;
+    // Held received resets in arrival order; index by mirrored tuple -> seq.
+    std::deque<Held> held_;
+    std::uint64_t held_base_seq_ = 0; // seq of held_.front()
+    std::size_t held_count_ = 0;      // not yet released
+    std::unordered_map<Key, std::uint64_t, KeyHash> held_by_key_;
 };
 
 } // namespace rstwatch

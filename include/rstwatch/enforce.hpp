@@ -56,6 +56,7 @@ std::vector<std::string> pinned_links(const std::string &dir);
 struct EnforceSetup {
     rw_enforce_config cfg{};
     std::uint32_t ringbuf_bytes = 1u << 20;
+    bool existing = false; // --existing: load the TCP iterator too
 };
 
 // One network namespace in which --existing runs the TCP iterator.
@@ -111,15 +112,16 @@ class Enforcer {
     unsigned hz() const { return hz_; }
 
   private:
-    static int ring_sample(void *ctx, void *data, std::size_t size);
+    // Opens, configures and loads the object; the libbpf error, 0 on success.
+    int load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
+             bool caller_sockopt);
+    bool existing_ok_ = false; // the TCP iterator is loaded (--existing, kernel allows it)
     std::vector<std::uint8_t> run_iterator(int link_fd, const char *what);
 
     SkelPtr<enforce_bpf> skel_;
     rw_enforce_config cfg_{};
     std::vector<std::pair<std::string, LinkPtr>> links_; // name -> link
-    RingBufferPtr rb_;
-    std::function<void(const rw_enforce &)> on_record_;
-    std::exception_ptr callback_error_;
+    std::unique_ptr<RingReader> ring_;
     std::uint64_t malformed_ = 0;
     unsigned hz_ = 0;
 };

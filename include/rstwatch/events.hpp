@@ -11,6 +11,7 @@
 
 #include "rstwatch/diagnose.hpp"
 #include "rstwatch/enrich.hpp"
+#include "rstwatch/event_kind.hpp"
 #include "rstwatch/records.h"
 
 namespace rstwatch {
@@ -53,8 +54,12 @@ struct LostEvent {
     std::string_view reason; // "ringbuf_full", "rate_limit", "write_error"
     std::uint64_t lost;      // since the previous lost event of this reason
     std::uint64_t total;     // since the session started
-    // Per event type, for ringbuf_full: reset, keepalive, close, enforce.
+    // Per record type: reset, keepalive, close (timeouts and closed
+    // connections), enforce.
     std::array<std::uint64_t, 4> by_type{};
+    // rate_limit only: `lost` per event type (tcp_reset, tcp_timeout,
+    // connection_closed, keepalive_set).
+    const EventCounts *by_event = nullptr;
 };
 
 struct SessionStart {

@@ -43,6 +43,13 @@ struct FilterOptions {
 inline constexpr std::uint32_t kEventSummary = 1u << 8;
 inline constexpr std::uint32_t kDefaultEvents = RW_EMIT_RESET | RW_EMIT_TIMEOUT | kEventSummary;
 
+// --metrics-listen: numeric address (no name lookup) and port.
+struct ListenAddress {
+    std::string host; // "127.0.0.1", "0.0.0.0", "::1", "::"
+    std::uint16_t port = 0;
+    bool operator==(const ListenAddress &) const = default;
+};
+
 struct TraceOptions {
     OutputOptions out;
     FilterOptions filter;
@@ -53,6 +60,15 @@ struct TraceOptions {
     std::uint32_t max_sockets = 65536;
     std::optional<milliseconds> middlebox_timeout;
     std::optional<milliseconds> idle_threshold;
+    // Agent mode (docs/agent.md).
+    std::optional<milliseconds> audit_interval; // periodic audit records, also at start
+    std::uint64_t max_events_per_sec = 0;       // 0: unlimited
+    std::optional<ListenAddress> metrics_listen;
+    unsigned metrics_top_comm = 20; // comm label values in audit gauges; the rest is "other"
+    std::string config_path;        // --config, empty: none
+    // The arguments these options came from, to parse them again (and re-read
+    // the config file) on SIGHUP.
+    std::vector<std::string> cli_args;
 };
 
 struct AuditOptions {
@@ -98,6 +114,7 @@ struct ReportOptions {
 
 struct VersionOptions {};
 
-using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
+using Command =
+    std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
 
 } // namespace rstwatch

@@ -18,7 +18,7 @@
 #include <linux/types.h>
 #endif
 
-#define RW_ABI_VERSION 1
+#define RW_ABI_VERSION 2
 
 #define RW_COMM_LEN 16
 #define RW_ADDR_LEN 16
@@ -58,6 +58,7 @@ enum rw_owner_source {
 #define RW_OPT_TCP_KEEPINTVL (1u << 2)
 #define RW_OPT_TCP_KEEPCNT (1u << 3)
 #define RW_OPT_TCP_USER_TIMEOUT (1u << 4)
+#define RW_OPT_COUNT 5
 
 /* Record flags (rw_reset.flags, rw_close.flags, rw_snapshot.flags). */
 #define RW_F_NO_SOCKET (1u << 0)   /* RST for a packet that matched no socket */
@@ -276,7 +277,11 @@ struct rw_sock_info {
 struct rw_proc_stats {
     char comm[RW_COMM_LEN];
     __u32 uid;
-    __u32 opts; /* RW_OPT_* ever set by this process */
+    /* opt_set[i] != 0: option bit (1 << i) (RW_OPT_*) was set by this process.
+     * One byte per option, written with a plain store: OR-ing a shared mask
+     * needs an atomic OR, an instruction kernels before 5.12 refuse to load. */
+    __u8 opt_set[8];
+    __u32 _pad;
     __u64 connections_closed;
     __u64 closed_without_keepalive;
     __u64 resets_received;
@@ -319,7 +324,7 @@ RW_STATIC_ASSERT(sizeof(struct rw_enforce) == 152, "rw_enforce");
 RW_STATIC_ASSERT(sizeof(struct rw_snapshot) == 152, "rw_snapshot");
 RW_STATIC_ASSERT(sizeof(struct rw_enforce_config) == 40, "rw_enforce_config");
 RW_STATIC_ASSERT(sizeof(struct rw_sock_info) == 64, "rw_sock_info");
-RW_STATIC_ASSERT(sizeof(struct rw_proc_stats) == 72, "rw_proc_stats");
+RW_STATIC_ASSERT(sizeof(struct rw_proc_stats) == 80, "rw_proc_stats");
 RW_STATIC_ASSERT(sizeof(struct rw_tuple_key) == 36, "rw_tuple_key");
 
 #endif /* RSTWATCH_RECORDS_H */

@@ -44,6 +44,8 @@ struct FileSinkOptions {
 
 // Appends to a file created with mode 0640; rotates by size (path -> path.1 ...)
 // and reopens on reopen() so logrotate's create and copytruncate modes work.
+// Before each write it also follows the path to a new file that replaced the
+// one it has open (logrotate create: rename, create, then SIGHUP).
 // Throws UsageError if the file cannot be opened.
 std::unique_ptr<Sink> make_file_sink(const FileSinkOptions &opts);
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <unordered_set>
 #include <vector>
 
 #include "rstwatch/bpf_util.hpp"
@@ -84,21 +85,20 @@ class Tracer {
     Counters counters() const;
     std::vector<std::pair<std::uint32_t, rw_proc_stats>> proc_stats() const;
     std::size_t sock_entries() const;
+    // rw_socks entries whose socket is not in `held` (sock_id of sockets some
+    // fd still refers to): connections closed by their owner, still closing.
+    std::vector<rw_sock_info> socks_not_in(const std::unordered_set<std::uint64_t> &held) const;
     unsigned hz() const { return hz_; }
     SockoptHook sockopt_hook() const { return hook_; }
 
   private:
-    static int ring_sample(void *ctx, void *data, std::size_t size);
     void attach_all(const TracerConfig &cfg);
 
     SkelPtr<trace_bpf> skel_;
     std::vector<LinkPtr> links_;
     LinkPtr iter_link_;
     UniqueFd cgroup_fd_;
-    RingBufferPtr rb_;
-    std::function<int(const void *, std::size_t)> on_sample_;
-    std::exception_ptr callback_error_;
-    std::size_t budget_ = 0, handled_ = 0;
+    std::unique_ptr<RingReader> ring_;
     unsigned hz_ = 0;
     SockoptHook hook_ = SockoptHook::none;
 };

@@ -9,14 +9,19 @@
 //       N short connections to its own listener, each aborted by the client
 //       (SO_LINGER 0, so no TIME_WAIT piles up); prints "listening P", "done N".
 //   rw_peer server [--addr A] [--port P] [--abort-after-ms N] [--hold-ms N] [--name NAME]
+//                 [--wait-line]
 //       listen, print "listening PORT", accept one connection ("accepted PEERPORT"),
-//       then either abort it with SO_LINGER {1,0} after N ms ("aborted") or hold it.
+//       optionally wait for a line on stdin, then either abort it with
+//       SO_LINGER {1,0} after N ms ("aborted") or hold it.
 //   rw_peer client --port P [--addr A] [--keepalive] [--keepidle S] [--keepintvl S]
 //                 [--keepcnt N] [--idle-ms N] [--write] [--hold-ms N] [--name NAME]
 //                 [--wait-line]
 //       connect ("connected LOCALPORT"), set options, optionally wait for a line on
 //       stdin ("go"), sleep idle-ms, optionally write, then read until the
 //       connection fails or hold-ms passes; prints "result OK|errno E".
+//       --fill: before closing, fill the send buffers (the server does not
+//       read), so the FIN queues behind unsent data and the closed socket
+//       stays in FIN_WAIT1 with no fd; prints "filled BYTES".
 //   rw_peer sockopts --port P [--addr A] [--name NAME]
 //       connect, then a fixed sequence of keepalive setsockopt calls whose
 //       results are printed as "sockopt OPTION LEVEL VALUE RESULT FD".
@@ -49,6 +54,7 @@ struct Args {
     bool keepalive = false;
     int keepidle = 0, keepintvl = 0, keepcnt = 0;
     bool write_after = false;
+    bool fill = false;
     bool wait_line = false;
     int count = 1;
     std::string name;
@@ -171,6 +177,10 @@ int mode_server(const Args &a) {
     int fd = accept(lfd, reinterpret_cast<sockaddr *>(&peer), &plen);
     if (fd < 0) die("accept");
     say("accepted " + std::to_string(ntohs(reinterpret_cast<sockaddr_in *>(&peer)->sin_port)));
+    if (a.wait_line) {
+        char buf[64];
+        if (!std::fgets(buf, sizeof(buf), stdin)) die("stdin");
+    }
     if (a.abort_after_ms >= 0) {
         sleep_ms(a.abort_after_ms);
         linger lg{1, 0};
@@ -235,6 +245,17 @@ int mode_client(const Args &a) {
         }
     }
     say("result OK");
+    if (a.fill) {
+        // Bounded: loopback buffers hold a few MiB at most.
+        static char chunk[65536];
+        long total = 0;
+        for (int i = 0; i < 1024; ++i) {
+            ssize_t n = send(fd, chunk, sizeof(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n <= 0) break;
+            total += n;
+        }
+        say("filled " + std::to_string(total));
+    }
     close(fd);
     return 0;
 }
@@ -312,6 +333,8 @@ int main(int argc, char **argv) {
             a.keepcnt = std::atoi(next().c_str());
         else if (k == "--write")
             a.write_after = true;
+        else if (k == "--fill")
+            a.fill = true;
         else if (k == "--wait-line")
             a.wait_line = true;
         else if (k == "--name")

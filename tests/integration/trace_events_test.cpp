@@ -149,6 +149,32 @@ TEST(TraceEvents, ProcessSummaryNamesTheProcessThatNeverSetKeepalive) {
     EXPECT_EQ(of_type(events, "session_summary").size(), 1u);
 }
 
+TEST(TraceEvents, ConnectionsStillClosingAtTheEndCountForTheirOwner) {
+    // The client closes with unsent data queued, so its socket stays in
+    // FIN_WAIT1 without an fd when the session ends: the kernel has not
+    // counted it (no CLOSE yet) and no process holds it.
+    RW_REQUIRE_BPF();
+    Session s({"--events", "reset,summary"});
+    Child server({peer_bin(), "server", "--hold-ms", "4000"});
+    int sport = std::stoi(server.expect("listening"));
+    Child client({peer_bin(), "client", "--port", std::to_string(sport), "--hold-ms", "200",
+                  "--fill", "--name", "rw_closing"});
+    client.expect("connected");
+    EXPECT_GT(std::stol(client.expect("filled")), 0);
+    client.wait();
+    auto events = s.stop();
+
+    const json *c = summary_of(events, client.pid());
+    ASSERT_TRUE(c) << json(of_type(events, "process_summary")).dump(2);
+    EXPECT_EQ((*c)["process"]["comm"], "rw_closing");
+    EXPECT_EQ((*c)["connections"], 1);
+    EXPECT_EQ((*c)["open_connections"], 0);
+    EXPECT_EQ((*c)["without_keepalive"], 1);
+    const json *srv = summary_of(events, server.pid());
+    ASSERT_TRUE(srv);
+    EXPECT_EQ((*srv)["open_connections"], 1);
+}
+
 TEST(TraceEvents, StillOpenConnectionsCountInTheSummary) {
     RW_REQUIRE_BPF();
     Child server({peer_bin(), "server", "--hold-ms", "6000"});

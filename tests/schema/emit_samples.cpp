@@ -54,6 +54,10 @@ int main() {
     f->keepalive_set(out, KeepaliveSetEvent{so, ts, nullptr});
 
     f->lost(out, LostEvent{ts, "ringbuf_full", 3, 3, {3, 0, 0, 0}});
+    EventCounts suppressed{};
+    suppressed[std::size_t(EventKind::tcp_reset)] = 4;
+    suppressed[std::size_t(EventKind::tcp_timeout)] = 1;
+    f->lost(out, LostEvent{ts, "rate_limit", 5, 9, {4, 0, 1, 0}, &suppressed});
     ProcessSummary ps;
     ps.pid = 7;
     ps.comm = "app";

@@ -150,17 +150,68 @@ TEST(Diagnose, VerdictNamesRoundTrip) {
     EXPECT_FALSE(parse_verdict("bogus"));
 }
 
-TEST(Origin, SentBeforeReceivedPairs) {
-    OriginTracker t;
+namespace {
+// The sent reset that answers fixtures::reset(RW_DIR_RECEIVED).
+rw_reset peer_sent(std::uint64_t ts) {
     rw_reset tx = fixtures::reset(RW_DIR_SENT);
     std::swap(tx.ep.local_addr, tx.ep.remote_addr);
     std::swap(tx.ep.local_port, tx.ep.remote_port);
-    t.on_sent(tx);
+    tx.hdr.ts_ns = ts;
+    return tx;
+}
+using Ready = std::vector<std::pair<rw_reset, Origin>>;
+} // namespace
+
+TEST(Origin, SentBeforeReceivedPairs) {
+    OriginTracker t;
+    Ready ready;
+    rw_reset tx = peer_sent(1'000'000'000);
+    t.on_sent(tx, ready);
+    EXPECT_TRUE(ready.empty());
     rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
     rx.hdr.ts_ns = tx.hdr.ts_ns + 1000;
     EXPECT_TRUE(OriginTracker::pairs(rx, tx));
-    EXPECT_TRUE(t.matched_sent(rx));
-    EXPECT_FALSE(t.matched_sent(rx)); // consumed
+    EXPECT_EQ(t.on_received(rx), Origin::peer);
+    // Consumed: the same tuple again waits for a new sent reset.
+    EXPECT_FALSE(t.on_received(rx).has_value());
+    EXPECT_EQ(t.held(), 1u);
+}
+
+TEST(Origin, ReceivedBeforeSentIsHeldThenPaired) {
+    OriginTracker t;
+    Ready ready;
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    EXPECT_FALSE(t.on_received(rx).has_value());
+    EXPECT_EQ(t.next_deadline(), rx.hdr.ts_ns + 100'000'000);
+    t.on_sent(peer_sent(rx.hdr.ts_ns + 5000), ready);
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].second, Origin::peer);
+    EXPECT_EQ(ready[0].first.ep.local_port, rx.ep.local_port);
+    EXPECT_EQ(t.held(), 0u);
+    ready.clear();
+    t.release(rx.hdr.ts_ns + 1'000'000'000, false, ready);
+    EXPECT_TRUE(ready.empty()); // already released with its peer
+    EXPECT_EQ(t.next_deadline(), 0u);
+}
+
+TEST(Origin, HeldResetIsDecidedWithoutAPeerAfterTheWait) {
+    OriginTracker t;
+    Ready ready;
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    rx.flags |= RW_F_PEER_LOCAL;
+    EXPECT_FALSE(t.on_received(rx).has_value());
+    t.release(rx.hdr.ts_ns + 50'000'000, false, ready);
+    EXPECT_TRUE(ready.empty());
+    t.release(rx.hdr.ts_ns + 100'000'000, false, ready);
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].second, Origin::middlebox);
+    rw_reset other = fixtures::reset(RW_DIR_RECEIVED);
+    other.ep.local_port = 1;
+    EXPECT_FALSE(t.on_received(other).has_value());
+    ready.clear();
+    t.release(0, /*force=*/true, ready);
+    ASSERT_EQ(ready.size(), 1u);
+    EXPECT_EQ(ready[0].second, Origin::unknown);
 }
 
 TEST(Origin, UnpairedReceivedIsMiddleboxOnlyWithLocalPeer) {
@@ -172,13 +223,35 @@ TEST(Origin, UnpairedReceivedIsMiddleboxOnlyWithLocalPeer) {
 
 TEST(Origin, OldSentResetsExpire) {
     OriginTracker t(std::chrono::seconds(1));
-    rw_reset tx = fixtures::reset(RW_DIR_SENT);
-    std::swap(tx.ep.local_addr, tx.ep.remote_addr);
-    std::swap(tx.ep.local_port, tx.ep.remote_port);
-    t.on_sent(tx);
+    Ready ready;
+    rw_reset tx = peer_sent(1'000'000'000);
+    t.on_sent(tx, ready);
     rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
     rx.hdr.ts_ns = tx.hdr.ts_ns + 2'000'000'000ull;
-    EXPECT_FALSE(t.matched_sent(rx));
+    EXPECT_FALSE(t.on_received(rx).has_value());
+}
+
+TEST(Origin, AStormOfUnpairedResetsStaysBoundedAndCheap) {
+    // Sent resets to remote peers never pair: memory must stay bounded and the
+    // cost per event constant (a rescan per event would take minutes here).
+    OriginTracker t;
+    Ready ready;
+    rw_reset tx = peer_sent(1);
+    for (std::uint32_t i = 0; i < 1'000'000; ++i) {
+        tx.hdr.ts_ns = 1 + i;
+        tx.ep.local_port = std::uint16_t(i);
+        tx.ep.remote_port = std::uint16_t(i >> 16);
+        t.on_sent(tx, ready);
+    }
+    EXPECT_TRUE(ready.empty());
+    rw_reset rx = fixtures::reset(RW_DIR_RECEIVED);
+    for (std::uint32_t i = 0; i < 200'000; ++i) {
+        rx.hdr.ts_ns = 10 + i;
+        rx.ep.local_port = std::uint16_t(i);
+        rx.ep.remote_port = std::uint16_t(7 + (i >> 16));
+        (void)t.on_received(rx);
+    }
+    EXPECT_LE(t.held(), OriginTracker::kMaxEntries);
 }
 
 TEST(Origin, V4AndMappedV6Pair) {

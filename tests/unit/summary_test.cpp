@@ -15,7 +15,7 @@ TEST(ProcessSummary, ClosedPlusOpenWorstFirst) {
     b.connections_closed = 2;
     b.closed_without_keepalive = 2;
     b.resets_received = 1;
-    b.opts = RW_OPT_TCP_USER_TIMEOUT;
+    b.opt_set[4] = 1; // RW_OPT_TCP_USER_TIMEOUT
 
     std::vector<rw_snapshot> open;
     open.push_back(fixtures::snapshot(20, "leaky", 1, 3));
@@ -29,7 +29,7 @@ TEST(ProcessSummary, ClosedPlusOpenWorstFirst) {
     listener.ep.state = 10;
     open.push_back(listener);
 
-    auto rows = build_process_summaries({{10, a}, {20, b}}, open, {});
+    auto rows = build_process_summaries({{10, a}, {20, b}}, open, {}, {});
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0].comm, "leaky");
     EXPECT_EQ(rows[0].connections, 3u);
@@ -44,7 +44,41 @@ TEST(ProcessSummary, ClosedPlusOpenWorstFirst) {
 
     FilterOptions only;
     only.pid = 10;
-    EXPECT_EQ(build_process_summaries({{10, a}, {20, b}}, open, only).size(), 1u);
+    EXPECT_EQ(build_process_summaries({{10, a}, {20, b}}, open, {}, only).size(), 1u);
+}
+
+TEST(Summary, ConnectionsStillClosingCountForTheirOwner) {
+    // Owner closed them; the FIN handshake had not finished at the end of the
+    // session, so neither the kernel counters nor the fd snapshot have them.
+    rw_proc_stats a{};
+    std::strcpy(a.comm, "quiet");
+    a.opt_set[0] = 1;
+    rw_sock_info closing_no_ka{};
+    closing_no_ka.owner.pid = 30;
+    std::strcpy(closing_no_ka.owner.comm, "gone");
+    closing_no_ka.flags = RW_F_ESTABLISHED;
+    rw_sock_info closing_ka = closing_no_ka;
+    closing_ka.owner.pid = 10;
+    closing_ka.flags |= RW_F_KA_EVER;
+    closing_ka.opts = RW_OPT_SO_KEEPALIVE | RW_OPT_TCP_KEEPIDLE;
+    rw_sock_info handshake = closing_no_ka; // never established: not a connection
+    handshake.flags = 0;
+
+    auto rows = build_process_summaries({{10, a}}, {}, {closing_no_ka, closing_ka, handshake}, {});
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].pid, 30u);
+    EXPECT_EQ(rows[0].comm, "gone");
+    EXPECT_EQ(rows[0].connections, 1u);
+    EXPECT_EQ(rows[0].without_keepalive, 1u);
+    EXPECT_EQ(rows[0].open_connections, 0u);
+    EXPECT_EQ(rows[1].pid, 10u);
+    EXPECT_EQ(rows[1].connections, 1u);
+    EXPECT_EQ(rows[1].without_keepalive, 0u);
+    EXPECT_EQ(rows[1].keepalive_options, RW_OPT_SO_KEEPALIVE | RW_OPT_TCP_KEEPIDLE);
+
+    FilterOptions only;
+    only.comm = "quiet";
+    EXPECT_EQ(build_process_summaries({{10, a}}, {}, {closing_no_ka, closing_ka}, only).size(), 1u);
 }
 
 TEST(Audit, SharedSocketsListedPerHolderAndMarked) {
