@@ -54,7 +54,6 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
     require_btf();
     const std::string release = kernel_release();
-    require_ringbuf(release);
 
     // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
     // the value measured from jiffies.
@@ -92,6 +91,26 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
         }
+    } else {
+        // Audit: only the iterator runs; keep every map minimal.
+        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
+        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
+            set_prog(p, p == skel_->progs.rw_iter_sockets);
+    }
+    if (cfg.attach) {
+        set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
+        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
+        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
+    }
+
+    // ---- check what loading needs, so a failure names it (exit 3, nothing loaded) ----
+    // Before the feature probes below: they load programs too, and a missing
+    // capability must be named before any bpf(2) call.
+    require_caps(cfg.command, caps_for_programs(skel_->obj));
+    require_tracepoints(skel_->obj, cfg.command);
+    require_ringbuf(release);
+
+    if (cfg.attach) {
         if (hook_ == SockoptHook::cgroup &&
             !probe_ok(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr))) {
             log_warn("kernel " + release +
@@ -107,21 +126,8 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "caller)");
             ro->cfg_sockopt_caller = false;
         }
-    } else {
-        // Audit: only the iterator runs; keep every map minimal.
-        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
-        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
-            set_prog(p, p == skel_->progs.rw_iter_sockets);
-    }
-    if (cfg.attach) {
         set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
-        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
-        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
     }
-
-    // ---- check what loading needs, so a failure names it (exit 3, nothing loaded) ----
-    require_caps(cfg.command, caps_for_programs(skel_->obj));
-    require_tracepoints(skel_->obj, cfg.command);
 
     // ---- load ----
     if (int err = trace_bpf::load(skel_.get()))
