@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "rstwatch/enrich.hpp"
+
 namespace rwcases {
 
 struct BadCli {
@@ -52,17 +54,8 @@ struct BadCliEnv {
 // A cgroup v1 hierarchy's mount point (this CI host has them beside the v2
 // mount), or /proc when the host has none: both are "not cgroup v2".
 inline std::string cgroup_v1_dir_or_proc() {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-        auto dash = line.find(" - cgroup ");
-        if (dash == std::string::npos) continue;
-        std::istringstream head(line.substr(0, dash));
-        std::string id, parent, dev, root, mount;
-        head >> id >> parent >> dev >> root >> mount;
-        return mount;
-    }
-    return "/proc";
+    std::string v1 = rstwatch::mount_point_of("cgroup");
+    return v1.empty() ? "/proc" : v1;
 }
 
 inline std::vector<BadCli> bad_cli_cases(const BadCliEnv &env) {
