@@ -167,6 +167,8 @@ static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
     __s32 sk_err;
 
     if (oldstate == TCP_LISTEN) {
+        /* tcp_set_state() releases the port (skc_num = 0) before the state
+         * change is traced: the key needs inet_sport, or the entry leaks. */
         struct rw_listener_key lk = rw_listener_key_of(rw_sock_netns(sk), rw_local_port(sk, true));
 
         bpf_map_delete_elem(&rw_listeners, &lk);

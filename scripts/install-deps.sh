@@ -23,6 +23,7 @@ test_pkgs=(
     python3 python3-jsonschema python3-yaml
     iproute2 nftables conntrack      # the middlebox lab
     libcap2-bin                      # capsh, for least-privilege tests
+    libclang-rt-dev                  # libFuzzer + clang sanitizer runtimes (scripts/fuzz.sh)
     procps util-linux                # ps, nsenter, unshare, prlimit
     prometheus                       # promtool + a real scrape in the metrics test
     rsyslog logrotate                # a real log pipeline for the file sink

@@ -2,7 +2,10 @@
 
 #include <CLI/CLI.hpp>
 #include <arpa/inet.h>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fcntl.h>
 #include <map>
 #include <filesystem>
 #include <linux/magic.h>
@@ -15,6 +18,7 @@
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/error.hpp"
 #include "rstwatch/middlebox.hpp"
+#include "rstwatch/text_safety.hpp"
 #include "rstwatch/units.hpp"
 #include "rstwatch/version.hpp"
 
@@ -22,9 +26,16 @@ namespace rstwatch {
 
 namespace {
 
+// A value as the user typed it, quoted in a one-line message: control
+// characters (a newline, an escape sequence) are shown as \xNN.
+std::string shown(std::string_view v) {
+    return terminal_safe(v);
+}
+
 [[noreturn]] void bad(const std::string &flag, const std::string &value,
                       const std::string &expected) {
-    throw UsageError("invalid value '" + value + "' for " + flag + ": expected " + expected);
+    throw UsageError("invalid value '" + shown(value) + "' for " + shown(flag) + ": expected " +
+                     expected);
 }
 
 template <class T>
@@ -37,22 +48,74 @@ T parse_uint(const std::string &flag, const std::string &v, T min, T max, const 
     return T(n);
 }
 
-milliseconds parse_dur(const std::string &flag, const std::string &v, bool allow_zero = false) {
+// Upper bounds keep every later conversion (to ns, to the kernel's u32 ms, x9/10
+// for the default idle threshold) far from overflow.
+struct DurationLimit {
+    milliseconds max;
+    const char *label;
+};
+constexpr DurationLimit kMaxDuration{std::chrono::hours(24 * 365), "365d"};
+constexpr DurationLimit kMaxIdle{std::chrono::hours(24 * 49), "49d"}; // kernel filter: u32 ms
+
+milliseconds parse_dur(const std::string &flag, const std::string &v, bool allow_zero = false,
+                       DurationLimit limit = kMaxDuration) {
     auto d = parse_duration(v);
-    if (!d || (!allow_zero && d->count() == 0))
-        bad(flag, v, "a duration such as 500ms, 30s, 5m or 1h");
+    if (!d || (!allow_zero && d->count() == 0) || *d > limit.max)
+        bad(flag, v,
+            std::string("a duration from ") + (allow_zero ? "0" : "1ms") + " to " + limit.label +
+                ", such as 500ms, 30s, 5m or 1h");
     return *d;
 }
 
 milliseconds parse_middlebox(const std::string &flag, const std::string &v) {
     auto d = parse_middlebox_timeout(v);
-    if (!d) {
+    if (!d || *d > kMaxDuration.max) {
         std::string names;
         for (const auto &p : middlebox_presets())
             names += (names.empty() ? "" : ", ") + std::string(p.name);
-        bad(flag, v, "a duration (350s, 4m) or one of: " + names);
+        bad(flag, v,
+            std::string("a duration up to ") + kMaxDuration.label +
+                " (350s, 4m) or one of: " + names);
     }
     return *d;
+}
+
+// --output must be a file rstwatch can append to, checked now so that a bad
+// path never gets as far as loading BPF. Probes without leaving a file behind.
+void check_output_path(const std::string &path) {
+    auto fail = [&](const std::string &expected, int err) {
+        bad("--output", path, expected + (err ? std::string(" (") + std::strerror(err) + ")" : ""));
+    };
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0) {
+        if (S_ISDIR(st.st_mode)) fail("a file, not a directory", 0);
+        if (S_ISBLK(st.st_mode)) fail("a regular file, not a block device", 0);
+        if (S_ISFIFO(st.st_mode)) return; // opening would wait for a reader
+        int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) fail("a file rstwatch can append to", errno);
+        close(fd);
+        return;
+    }
+    if (errno != ENOENT) fail("a file in an accessible directory", errno);
+    std::filesystem::path p(path);
+    std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        fail("a file in an existing directory", 0);
+    // An unnamed file in that directory: what creating the real one needs
+    // (write permission, a writable filesystem), and nothing is left behind.
+    int fd = open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0640);
+    if (fd >= 0) {
+        close(fd);
+        return;
+    }
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        fail("a file in a writable directory", errno);
+    // Filesystems without O_TMPFILE (procfs, sysfs, NFS): create it and remove it.
+    fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == ENOENT) fail("a file in a directory that allows new files", 0);
+    if (fd < 0) fail("a file in a writable directory", errno);
+    close(fd);
+    unlink(path.c_str());
 }
 
 // PORT (loopback) or ADDR:PORT with a numeric IPv4 address or [IPv6]. No name
@@ -208,16 +271,7 @@ OutputOptions finish_output(const RawOutput &r) {
     if (!o.path.empty()) {
         if (o.format != Format::json)
             throw UsageError("--output writes NDJSON: it cannot be combined with --format text");
-        std::filesystem::path p(o.path);
-        std::filesystem::path dir =
-            p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-        struct stat st {};
-        if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-            bad("--output", o.path, "a file in an existing directory");
-        if (access(dir.c_str(), W_OK) != 0)
-            bad("--output", o.path, "a file in a writable directory");
-        if (stat(o.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-            bad("--output", o.path, "a file, not a directory");
+        check_output_path(o.path);
     }
     if (!r.rotate_size.empty()) {
         if (o.path.empty()) throw UsageError("--rotate-size needs --output");
@@ -247,7 +301,7 @@ FilterOptions finish_filter(const RawFilter &r) {
     if (!r.netns.empty())
         f.netns = parse_uint<std::uint32_t>("--netns", r.netns, 1, 0xffffffffu,
                                             "a network namespace inode");
-    if (!r.min_idle.empty()) f.min_idle = parse_dur("--min-idle", r.min_idle, true);
+    if (!r.min_idle.empty()) f.min_idle = parse_dur("--min-idle", r.min_idle, true, kMaxIdle);
     if (!r.verdict.empty()) {
         f.verdict = parse_verdict(r.verdict);
         if (!f.verdict)
@@ -292,7 +346,7 @@ EnforceOptions finish_enforce(const RawEnforce &r, const RawOutput &out) {
             {"--mode", r.mode}, {"--middlebox-timeout", r.middlebox}, {"--duration", r.duration}};
         for (const auto &[flag, value] : only_enforce)
             if (!value.empty())
-                throw UsageError(flag + " " + value + " cannot be combined with " + action);
+                throw UsageError(flag + " " + shown(value) + " cannot be combined with " + action);
         const std::pair<const char *, bool> only_enforce_flags[] = {
             {"--existing", r.existing}, {"--dry-run", r.dry_run}, {"--pin", r.pin}};
         for (const auto &[flag, given] : only_enforce_flags)
@@ -329,8 +383,9 @@ EnforceOptions finish_enforce(const RawEnforce &r, const RawOutput &out) {
     if (!r.middlebox.empty()) {
         o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
         if (std::chrono::milliseconds(std::uint64_t(o.idle_s) * 1000) >= *o.middlebox_timeout)
-            throw UsageError("--idle " + r.idle + " must be shorter than --middlebox-timeout " +
-                             r.middlebox + " (" + format_duration(*o.middlebox_timeout) +
+            throw UsageError("--idle " + shown(r.idle) +
+                             " must be shorter than --middlebox-timeout " + shown(r.middlebox) +
+                             " (" + format_duration(*o.middlebox_timeout) +
                              "): the first probe has to reach the middlebox before it forgets "
                              "the connection");
     }
@@ -381,27 +436,55 @@ std::uint32_t parse_events(const std::string &list) {
 void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level, std::string *dir) {
     std::string root = cgroup2_mount_point();
     if (root.empty())
-        throw UsageError("--cgroup " + path + ": no cgroup v2 hierarchy is mounted on this host");
+        throw UsageError("--cgroup " + shown(path) +
+                         ": no cgroup v2 hierarchy is mounted on this host");
     namespace fs = std::filesystem;
     std::error_code ec;
+    const fs::path root_path = fs::weakly_canonical(root, ec);
+    const std::string root_str = ec ? root : root_path.string();
+    auto inside_root = [&](const std::string &s) {
+        return s == root_str || (s.size() > root_str.size() && s.rfind(root_str, 0) == 0 &&
+                                 (root_str == "/" || s[root_str.size()] == '/'));
+    };
     fs::path p(path);
-    // Accept both a filesystem path and a path as /proc/PID/cgroup prints it.
-    fs::path full =
-        (p.is_absolute() && path.rfind(root, 0) == 0) ? p : fs::path(root) / p.relative_path();
-    full = fs::weakly_canonical(full, ec);
+    // Accept a filesystem path below the cgroup2 mount, and a path as
+    // /proc/PID/cgroup prints it (relative to the mount). Any other absolute
+    // path that exists (a cgroup v1 hierarchy, say) is named for what it is.
+    std::vector<fs::path> candidates;
+    if (p.is_absolute() && inside_root(fs::weakly_canonical(p, ec).string())) {
+        candidates.push_back(p);
+    } else {
+        candidates.push_back(fs::path(root) / p.relative_path());
+        if (p.is_absolute()) candidates.push_back(p);
+    }
+    fs::path full;
+    for (const auto &c : candidates) {
+        if (fs::is_directory(c, ec)) {
+            full = fs::weakly_canonical(c, ec);
+            if (!ec) break;
+            full.clear();
+        }
+    }
+    const std::string expected = "an existing cgroup v2 directory (absolute, or relative to " +
+                                 root + ", as /proc/PID/cgroup shows it)";
+    if (full.empty()) bad("--cgroup", path, expected);
     struct statfs sfs {};
-    if (ec || statfs(full.c_str(), &sfs) != 0 || !fs::is_directory(full, ec))
-        bad("--cgroup", path, "an existing cgroup v2 directory (relative to " + root + ")");
+    if (statfs(full.c_str(), &sfs) != 0) bad("--cgroup", path, expected);
+    if (sfs.f_type == CGROUP_SUPER_MAGIC)
+        bad("--cgroup", path,
+            "a cgroup v2 directory: this one is in a cgroup v1 hierarchy (v2 is mounted at " +
+                root + ")");
     if (sfs.f_type != CGROUP2_SUPER_MAGIC)
-        bad("--cgroup", path, "a cgroup v2 directory (this one is not on cgroup2)");
-    std::string rel =
-        full.string().substr(std::min(full.string().size(), fs::path(root).string().size()));
-    if (!rel.empty() && rel[0] != '/') bad("--cgroup", path, "a directory inside " + root);
+        bad("--cgroup", path,
+            "a cgroup v2 directory: this one is not on a cgroup filesystem (v2 is mounted at " +
+                root + ")");
+    if (!inside_root(full.string()))
+        bad("--cgroup", path, "a directory inside the cgroup v2 mount " + root);
+    std::string rel = full.string().substr(root_str.size());
     id = CgroupResolver::id_of(full.string());
     level = 0;
     for (char c : rel)
         if (c == '/') ++level;
-    if (rel == "/") level = 0;
     if (dir) *dir = full.string();
 }
 
@@ -522,13 +605,30 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
-        if (a.empty() || a[0] == '-') continue;
+        if (!a.empty() && a[0] == '-') {
+            // Only the global flags may come before the subcommand; anything else
+            // would make its value look like a subcommand name.
+            const std::string name = a.substr(0, a.find('='));
+            if (name == "-v" || name == "--verbose" || name == "-h" || name == "--help" ||
+                name == "-V" || name == "--version" || name == "--help-all")
+                continue;
+            throw UsageError("unknown option '" + shown(a) +
+                             "' before the subcommand (subcommand options go after it, e.g. "
+                             "rstwatch trace " +
+                             shown(a) + " ...; see rstwatch --help)");
+        }
+        if (a.empty()) continue;
         bool known = false;
         for (const auto *sub : app.get_subcommands([](CLI::App *) { return true; }))
             known = known || sub->get_name() == a;
-        if (!known) throw UsageError("unknown subcommand '" + a + "' (see rstwatch --help)");
+        if (!known) throw UsageError("unknown subcommand '" + shown(a) + "' (see rstwatch --help)");
         break;
     }
+    // Unknown options and stray words are kept (not thrown by CLI11) so that the
+    // message names them in order, with the subcommand that rejected them.
+    const auto subs = app.get_subcommands([](CLI::App *) { return true; });
+    for (auto *sub : subs)
+        sub->allow_extras();
     std::vector<std::string> rev(args.rbegin(), args.rend());
     try {
         app.parse(rev);
@@ -541,19 +641,44 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     } catch (const CLI::CallForVersion &) {
         out << "rstwatch " << RSTWATCH_VERSION << "\n";
         return {std::nullopt, 0, verbose};
+    } catch (const CLI::ArgumentMismatch &e) {
+        for (auto *sub : subs)
+            for (const auto *opt : sub->get_options())
+                if (opt->count() > 1) {
+                    std::string values;
+                    for (const auto &v : opt->results())
+                        values += (values.empty() ? "'" : ", '") + shown(v) + "'";
+                    throw UsageError(opt->get_name() + " given " + std::to_string(opt->count()) +
+                                     " times (" + values + "): give it once");
+                }
+        throw UsageError(shown(e.what()) + " (see rstwatch --help)");
+    } catch (const CLI::RequiredError &e) {
+        std::string names;
+        for (auto *sub : subs)
+            names += (names.empty() ? "" : ", ") + sub->get_name();
+        throw UsageError("a subcommand is required, one of: " + names + " (see rstwatch --help)");
     } catch (const CLI::ParseError &e) {
         std::string msg = e.what();
         if (msg.empty()) msg = e.get_name();
-        throw UsageError(msg + " (see rstwatch --help)");
+        throw UsageError(shown(msg) + " (see rstwatch --help)");
     }
 
-    // A flag given with an empty value is an error, not "unset".
-    for (auto *cmd : {trace, audit, enforce, doctor, report})
-        if (cmd->parsed())
-            for (const auto *opt : cmd->get_options())
-                if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
-                    opt->results().back().empty())
-                    bad(opt->get_name(), "", "a value");
+    for (auto *sub : subs) {
+        if (!sub->parsed()) continue;
+        auto extra = sub->remaining();
+        if (!extra.empty()) {
+            const std::string &a = extra.front();
+            throw UsageError(
+                (a.size() > 1 && a[0] == '-' ? "unknown option '" : "unexpected argument '") +
+                shown(a) + "' for rstwatch " + sub->get_name() + " (see rstwatch " +
+                sub->get_name() + " --help)");
+        }
+        // A flag given with an empty value is an error, not "unset".
+        for (const auto *opt : sub->get_options())
+            if (opt->count() > 0 && opt->get_type_size() != 0 && !opt->results().empty() &&
+                opt->results().back().empty())
+                bad(opt->get_name(), "", "a value");
+    }
 
     CliResult res;
     res.verbose = verbose;
@@ -568,9 +693,13 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
             o.count = parse_uint<std::uint64_t>("--count", t_count, 1, std::uint64_t(1) << 62,
                                                 "a number of events");
         if (!t_ringbuf.empty()) {
+            // The kernel wants a power of two that is a multiple of the page size.
+            const std::uint64_t page = std::uint64_t(sysconf(_SC_PAGESIZE));
             auto s = parse_size(t_ringbuf);
-            if (!s || *s < 4096 || *s > (1ull << 30) || (*s & (*s - 1)))
-                bad("--ringbuf-size", t_ringbuf, "a power of two between 4K and 1G, such as 4M");
+            if (!s || *s < page || *s > (1ull << 30) || (*s & (*s - 1)))
+                bad("--ringbuf-size", t_ringbuf,
+                    "a power of two between the page size (" + std::to_string(page / 1024) +
+                        "K) and 1G, such as 4M");
             o.ringbuf_size = *s;
         }
         if (!t_max_sockets.empty())
@@ -580,6 +709,12 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
             o.middlebox_timeout = parse_middlebox("--middlebox-timeout", t_middlebox);
         if (!t_threshold.empty())
             o.idle_threshold = parse_dur("--idle-threshold", t_threshold, true);
+        // Options that cannot both hold.
+        if (o.filter.verdict && !(o.events & (RW_EMIT_RESET | RW_EMIT_TIMEOUT)))
+            throw UsageError("--verdict " + shown(t_filter.verdict) +
+                             " filters tcp_reset and tcp_timeout events, but --events " +
+                             shown(t_events) +
+                             " selects neither: add reset or timeout to --events");
         finish_agent(t_agent, o);
         if (t_agent.check_config) {
             out << "rstwatch trace: configuration is valid"

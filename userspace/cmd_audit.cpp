@@ -17,6 +17,7 @@ int run_audit(const AuditOptions &o) {
     Output out(make_formatter(o.out), make_sink(o.out));
     TracerConfig tc;
     tc.attach = false;
+    tc.command = "rstwatch audit";
     Tracer tracer(tc, hz_fallback());
 
     std::vector<rw_snapshot> snap;

@@ -34,6 +34,9 @@ namespace {
 
 constexpr std::uint64_t kSecond = 1'000'000'000;
 constexpr std::uint64_t kClockResync = 60 * kSecond;
+// Samples handled per wake-up: under a flood faster than we can format, the
+// loop still sees signals, ticks and deadlines between batches.
+constexpr std::size_t kConsumeBudget = 4096;
 
 std::vector<std::string> event_names(std::uint32_t mask) {
     std::vector<std::string> names;
@@ -179,14 +182,15 @@ class TraceSession {
         std::uint64_t wake = std::min(next_tick_, now + kDrainIntervalNs);
         for (std::uint64_t t : {deadline_, pipe_.pending_deadline(), audit_.next_ns()})
             if (t && t < wake) wake = t;
-        const int timeout_ms = wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
+        const int timeout_ms = wake > now && !more_ ? int((wake - now + 999'999) / 1'000'000) : 0;
         epoll_event evs[4];
         int n = epoll_wait(ep_.get(), evs, 4, timeout_ms);
         if (n < 0 && errno != EINTR)
             throw Error(Exit::runtime, std::string("epoll_wait: ") + std::strerror(errno));
         for (int i = 0; i < n; ++i)
             if (evs[i].data.u64 == kSignals) on_signals();
-        tracer_.consume();
+        // A full batch means more is waiting: go round again without sleeping.
+        more_ = tracer_.consume(kConsumeBudget) == kConsumeBudget;
     }
 
     void on_signals() {
@@ -282,7 +286,16 @@ class TraceSession {
     // Drain what the kernel already produced, then account and summarise.
     void finish() {
         if (metrics_) metrics_->stop(); // joins the HTTP threads
-        if (!out_.closed() && !pipe_.done()) tracer_.consume();
+        // Bounded by what the ring buffer can hold, so a flood cannot keep us
+        // from exiting.
+        if (!out_.closed() && !pipe_.done()) {
+            const std::size_t limit = o_.ringbuf_size / sizeof(rw_sockopt) + kConsumeBudget;
+            std::size_t drained = 0, n = 0;
+            do {
+                n = tracer_.consume(kConsumeBudget);
+                drained += n;
+            } while (n == kConsumeBudget && drained < limit && !out_.closed() && !pipe_.done());
+        }
         pipe_.flush_pending(0, /*force=*/true);
         const std::int64_t ts_end = WallClock::real_now_ns();
         lost_.check(tracer_.counters(), pipe_.limiter(), out_, ts_end);
@@ -346,6 +359,7 @@ class TraceSession {
     bool last_reload_ok_ = true;
     bool metrics_down_reported_ = false;
     bool running_ = true;
+    bool more_ = false; // the last drain stopped at its budget
     std::string_view end_reason_ = "signal";
 };
 

@@ -57,6 +57,11 @@ std::optional<Record> decode_record(const void *data, std::size_t size, std::str
     }
     rw_header hdr;
     std::memcpy(&hdr, data, sizeof(hdr));
+    // bpf_ktime_get_ns(): nanoseconds of uptime, nowhere near 2^62 (146 years).
+    if (hdr.ts_ns >= (std::uint64_t(1) << 62)) {
+        fail(why, "timestamp beyond any uptime");
+        return std::nullopt;
+    }
     switch (hdr.type) {
     case RW_REC_RESET: {
         rw_reset r;

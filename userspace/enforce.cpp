@@ -1,5 +1,7 @@
 #include "rstwatch/enforce.hpp"
 
+#include "rstwatch/caps.hpp"
+
 #include <bpf/bpf.h>
 #include <cerrno>
 #include <cstddef>
@@ -337,7 +339,9 @@ ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces)
 void Enforcer::pin(const std::string &dir) {
     std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) throw EnvironmentError("cannot create the pin directory " + dir + ": " + ec.message());
+    if (ec)
+        throw EnvironmentError("cannot create the pin directory " + dir + ": " + ec.message() +
+                               dac_override_hint(ec.value(), kPinRoot));
     std::vector<std::string> done;
     for (auto &[name, link] : links_) {
         std::string path = dir + "/" + name;
@@ -374,7 +378,7 @@ int Enforcer::ring_epoll_fd() const {
 }
 
 int Enforcer::consume() {
-    return ring_ ? ring_->consume() : 0;
+    return ring_ ? int(ring_->consume()) : 0;
 }
 
 void Enforcer::stop_reporting() {
@@ -536,13 +540,17 @@ RemoveResult remove_pinned(std::uint64_t cgroup_id) {
     for (const auto &name : pinned_links(res.pin_dir)) {
         std::string path = res.pin_dir + "/" + name;
         UniqueFd fd(bpf_obj_get(path.c_str()));
+        if (!fd && errno == EACCES)
+            throw EnvironmentError("cannot open the pinned link " + path + ": " +
+                                   errno_text(EACCES) + dac_override_hint(EACCES, kPinRoot));
         if (!fd) throw bpf_failure("opening the pinned link " + path, errno);
         // Detach first: the link goes away even if another process still holds
         // a descriptor to it (bpftool, a crashed-but-not-reaped rstwatch).
         if (bpf_link_detach(fd.get()) != 0 && errno != EINVAL)
             throw bpf_failure("detaching the pinned link " + path, errno);
         if (unlink(path.c_str()) != 0)
-            throw EnvironmentError("cannot remove the pin " + path + ": " + errno_text(errno));
+            throw EnvironmentError("cannot remove the pin " + path + ": " + errno_text(errno) +
+                                   dac_override_hint(errno, kPinRoot));
         res.removed.push_back(name);
     }
     rmdir(res.pin_dir.c_str());

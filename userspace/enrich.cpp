@@ -73,7 +73,7 @@ ContainerIds parse_container_ids(std::string_view path) {
     return ids;
 }
 
-std::string cgroup2_mount_point() {
+std::string mount_point_of(std::string_view fstype) {
     std::ifstream in("/proc/self/mountinfo");
     std::string line;
     while (std::getline(in, line)) {
@@ -81,15 +81,19 @@ std::string cgroup2_mount_point() {
         auto dash = line.find(" - ");
         if (dash == std::string::npos) continue;
         std::istringstream tail(line.substr(dash + 3));
-        std::string fstype;
-        tail >> fstype;
-        if (fstype != "cgroup2") continue;
+        std::string type;
+        tail >> type;
+        if (type != fstype) continue;
         std::istringstream head(line.substr(0, dash));
         std::string id, parent, devno, root, mount;
         head >> id >> parent >> devno >> root >> mount;
         return mount;
     }
     return {};
+}
+
+std::string cgroup2_mount_point() {
+    return mount_point_of("cgroup2");
 }
 
 CgroupResolver::CgroupResolver(std::string root, std::chrono::milliseconds rescan_interval)

@@ -132,7 +132,7 @@ class JsonFormatter final : public Formatter {
         w.field_unum("idle_ms", c.tm.idle_ms).field_unum("unanswered_ms", c.unanswered_ms);
         w.field_unum("retransmits", c.retransmits).field_unum("probes", c.probes_out);
         opt_ms(w, "age_ms", c.flags & RW_F_AGE_KNOWN, c.tm.age_ms);
-        w.field_num("error", -c.sk_err);
+        w.field_num("error", -std::int64_t(c.sk_err)); // no overflow on INT_MIN
         w.field("verdict", to_string(e.dx.verdict)).field("explanation", e.dx.explanation);
         ct_timeout(w, true, c.tm.ct_timeout_s);
         end(w, out);
@@ -151,7 +151,7 @@ class JsonFormatter final : public Formatter {
             w.str(n);
         w.end_array();
         w.field_unum("resets_received", c.resets_received).field_unum("resets_sent", c.resets_sent);
-        w.field_num("error", -c.sk_err);
+        w.field_num("error", -std::int64_t(c.sk_err)); // no overflow on INT_MIN
         end(w, out);
     }
 

@@ -9,6 +9,7 @@
 #include "rstwatch/format.hpp"
 #include "rstwatch/histogram.hpp"
 #include "rstwatch/net.hpp"
+#include "rstwatch/text_safety.hpp"
 #include "rstwatch/units.hpp"
 
 namespace rstwatch {
@@ -54,7 +55,7 @@ std::string endpoint(const std::uint8_t addr[16], std::uint16_t port, std::uint1
 
 std::string who(const rw_owner &o) {
     if (!o.pid) return "-";
-    return std::string(o.comm) + "[" + std::to_string(o.pid) + "]";
+    return terminal_safe(o.comm) + "[" + std::to_string(o.pid) + "]";
 }
 
 std::string keepalive_text(const rw_keepalive &ka) {
@@ -148,7 +149,7 @@ class TextFormatter final : public Formatter {
                 std::snprintf(
                     line, sizeof(line), "%s%-22s %6llu %7llu %8llu %6llu %6llu %8llu  %s%s\n",
                     p.without_keepalive ? paint(kRed) : "",
-                    (p.comm + "[" + std::to_string(p.pid) + "]").c_str(),
+                    (terminal_safe(p.comm) + "[" + std::to_string(p.pid) + "]").c_str(),
                     (unsigned long long)p.connections, (unsigned long long)p.without_keepalive,
                     (unsigned long long)p.resets_received, (unsigned long long)p.resets_sent,
                     (unsigned long long)p.timeouts, (unsigned long long)p.open_connections,
@@ -214,7 +215,7 @@ class TextFormatter final : public Formatter {
         char line[200];
         std::snprintf(line, sizeof(line), "%s%-22s %7llu %7llu %10s  %s%s\n",
                       a.without_keepalive ? paint(kYellow) : "",
-                      (a.comm + "[" + std::to_string(a.pid) + "]").c_str(),
+                      (terminal_safe(a.comm) + "[" + std::to_string(a.pid) + "]").c_str(),
                       (unsigned long long)a.sockets, (unsigned long long)a.without_keepalive,
                       human_ms(a.max_idle_ms).c_str(), risk.c_str(),
                       a.without_keepalive ? paint(kReset) : "");

@@ -1,5 +1,7 @@
 #include "rstwatch/json_writer.hpp"
 
+#include "rstwatch/text_safety.hpp"
+
 #include <charconv>
 #include <cstring>
 #include <cmath>
@@ -58,7 +60,8 @@ JsonWriter &JsonWriter::key(std::string_view k) {
 
 namespace {
 
-// Bytes that must be escaped inside a JSON string.
+// Bytes that must be escaped inside a JSON string, and bytes >= 0x80, which
+// must start a valid UTF-8 sequence (checked on the slow path).
 struct EscapeTable {
     bool need[256] = {};
     constexpr EscapeTable() {
@@ -66,18 +69,23 @@ struct EscapeTable {
             need[c] = true;
         need[int('"')] = true;
         need[int('\\')] = true;
+        need[0x7f] = true;
+        for (int c = 0x80; c < 0x100; ++c)
+            need[c] = true;
     }
 };
 constexpr EscapeTable kEscape;
 
 } // namespace
 
-// Does any byte of the 8 need escaping (< 0x20, '"' or '\\')? SWAR test.
+// Does any byte of the 8 need a look (< 0x20, '"', '\\', DEL, or >= 0x80 for
+// the UTF-8 check)? SWAR test; a false positive only takes the slow path.
 inline bool word_needs_escape(std::uint64_t x) {
     constexpr std::uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     auto has_zero = [](std::uint64_t v) { return (v - ones) & ~v & highs; };
     std::uint64_t below_space = (x - ones * 0x20) & ~x & highs;
-    return below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\'));
+    return (x & highs) | below_space | has_zero(x ^ (ones * '"')) | has_zero(x ^ (ones * '\\')) |
+           has_zero(x ^ (ones * 0x7f));
 }
 
 void JsonWriter::escape_into(std::string &out, std::string_view s) {
@@ -94,6 +102,18 @@ void JsonWriter::escape_into(std::string &out, std::string_view s) {
     for (std::size_t i = clean; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
         if (!kEscape.need[c]) continue;
+        if (c >= 0x80) {
+            // JSON is UTF-8: keep valid sequences, replace a byte that starts
+            // none (a process name can be any bytes) with U+FFFD.
+            if (std::size_t n = utf8_sequence_at(s, i)) {
+                i += n - 1;
+                continue;
+            }
+            out.append(s.data() + start, i - start);
+            start = i + 1;
+            out.append("\\ufffd", 6);
+            continue;
+        }
         out.append(s.data() + start, i - start);
         start = i + 1;
         switch (c) {

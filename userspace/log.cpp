@@ -1,5 +1,7 @@
 #include "rstwatch/log.hpp"
 
+#include "rstwatch/text_safety.hpp"
+
 #include <cstdio>
 #include <string>
 #include <unistd.h>
@@ -22,7 +24,9 @@ void log(LogLevel level, std::string_view msg) {
     static const char *const prefix[] = {"error: ", "warning: ", "", "debug: "};
     std::string line = "rstwatch: ";
     line += prefix[int(level)];
-    line += msg;
+    // Messages quote untrusted text (paths, names, libbpf output): no control
+    // characters reach the terminal, newlines between lines excepted.
+    append_terminal_safe(line, msg, /*keep_newlines=*/true);
     if (line.empty() || line.back() != '\n') line += '\n';
     // One write(2) per message so concurrent writers do not interleave lines.
     ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());

@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "rstwatch/error.hpp"
+#include "rstwatch/text_safety.hpp"
 
 namespace rstwatch {
 
@@ -23,7 +24,7 @@ class ByteSource {
 namespace {
 
 [[noreturn]] void unreadable(const std::string &name, int err) {
-    throw UsageError("cannot read input " + name + ": " + std::strerror(err));
+    throw UsageError("cannot read input " + terminal_safe(name) + ": " + std::strerror(err));
 }
 
 // Reads a descriptor; the first bytes were already read to look for the gzip
@@ -213,13 +214,13 @@ int open_input(const std::string &path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        throw UsageError("cannot open input " + path + ": " + std::strerror(e) +
+        throw UsageError("cannot open input " + terminal_safe(path) + ": " + std::strerror(e) +
                          (e == ENOENT ? " (check the path; use - for stdin)" : ""));
     }
     struct stat st {};
     if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
         ::close(fd);
-        throw UsageError("cannot read input " + path +
+        throw UsageError("cannot read input " + terminal_safe(path) +
                          ": it is a directory (give the NDJSON files in it)");
     }
     return fd;

@@ -647,6 +647,10 @@ std::optional<std::int64_t> parse_rfc3339_ns(std::string_view s) {
     if (pos != s.size()) return std::nullopt;
     std::int64_t days = days_from_civil(y, mo, d);
     std::int64_t secs = days * 86400 + std::int64_t(h) * 3600 + mi * 60 + sec - offset_s;
+    // Nanoseconds since the epoch in an int64 span 1677..2262: later (or
+    // earlier) stamps cannot be represented, so they are not timestamps here.
+    constexpr std::int64_t kMaxSecs = INT64_MAX / 1'000'000'000 - 1;
+    if (secs > kMaxSecs || secs < -kMaxSecs) return std::nullopt;
     return secs * 1'000'000'000 + frac;
 }
 

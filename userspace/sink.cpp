@@ -1,5 +1,7 @@
 #include "rstwatch/sink.hpp"
 
+#include "rstwatch/text_safety.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -158,7 +160,7 @@ class FileSink final : public Sink {
 
     void open_or_throw() {
         if (!try_open())
-            throw UsageError("--output " + opts_.path +
+            throw UsageError("--output " + terminal_safe(opts_.path) +
                              ": cannot open for appending: " + std::strerror(errno));
     }
 

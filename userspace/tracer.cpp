@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rstwatch/caps.hpp"
 #include "rstwatch/decode.hpp"
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/log.hpp"
@@ -28,21 +29,6 @@ std::string_view to_string(SockoptHook h) {
 }
 
 namespace {
-
-bool tracefs_available() {
-    return access("/sys/kernel/tracing/events", F_OK) == 0 ||
-           access("/sys/kernel/debug/tracing/events", F_OK) == 0;
-}
-
-// Classic tracepoints are attached by id, read from tracefs.
-void ensure_tracefs() {
-    if (tracefs_available()) return;
-    if (mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0 || !tracefs_available())
-        throw EnvironmentError(std::string("tracefs is not mounted and mounting it failed (") +
-                               std::strerror(errno) +
-                               "); --events keepalive uses syscall tracepoints. Fix: mount -t "
-                               "tracefs nodev /sys/kernel/tracing");
-}
 
 void set_prog(bpf_program *p, bool on) {
     bpf_program__set_autoload(p, on);
@@ -68,7 +54,6 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     install_libbpf_logging();
     require_btf();
     const std::string release = kernel_release();
-    require_ringbuf(release);
 
     // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
     // the value measured from jiffies.
@@ -106,6 +91,26 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
         }
+    } else {
+        // Audit: only the iterator runs; keep every map minimal.
+        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
+        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
+            set_prog(p, p == skel_->progs.rw_iter_sockets);
+    }
+    if (cfg.attach) {
+        set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
+        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
+        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
+    }
+
+    // ---- check what loading needs, so a failure names it (exit 3, nothing loaded) ----
+    // Before the feature probes below: they load programs too, and a missing
+    // capability must be named before any bpf(2) call.
+    require_caps(cfg.command, caps_for_programs(skel_->obj));
+    require_tracepoints(skel_->obj, cfg.command);
+    require_ringbuf(release);
+
+    if (cfg.attach) {
         if (hook_ == SockoptHook::cgroup &&
             !probe_ok(libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SOCKOPT, nullptr))) {
             log_warn("kernel " + release +
@@ -121,22 +126,13 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "caller)");
             ro->cfg_sockopt_caller = false;
         }
-        if (hook_ == SockoptHook::syscall) ensure_tracefs();
-    } else {
-        // Audit: only the iterator runs; keep every map minimal.
-        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
-        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
-            set_prog(p, p == skel_->progs.rw_iter_sockets);
-    }
-    if (cfg.attach) {
         set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
-        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
-        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
     }
 
     // ---- load ----
     if (int err = trace_bpf::load(skel_.get()))
-        throw bpf_failure("loading the trace BPF programs into the kernel", err);
+        throw explain_load_failure(skel_->obj, "loading the trace BPF programs into the kernel",
+                                   err);
     if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
         throw Error(Exit::runtime, "BPF object and rstwatch disagree on the record layout");
     hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
@@ -235,7 +231,11 @@ int Tracer::ring_epoll_fd() const {
 }
 
 int Tracer::consume() {
-    return ring_ ? ring_->consume() : 0;
+    return ring_ ? int(ring_->consume()) : 0;
+}
+
+std::size_t Tracer::consume(std::size_t budget) {
+    return ring_ ? ring_->consume(budget) : 0;
 }
 
 Counters Tracer::counters() const {

@@ -13,6 +13,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "rstwatch/caps.hpp"
 #include "rstwatch/error.hpp"
 
 namespace rstwatch {
@@ -46,13 +47,16 @@ class RingReader {
     RingReader(const RingReader &) = delete;
     RingReader &operator=(const RingReader &) = delete;
     int epoll_fd() const { return ring_buffer__epoll_fd(rb_.get()); }
-    // Drains everything available; the number of records, or rethrows.
-    int consume();
+    // Drains at most `budget` records (0: everything available); returns how
+    // many were handled, or rethrows what the callback threw. A budget keeps a
+    // flood from starving the caller's event loop (signals, deadlines).
+    std::size_t consume(std::size_t budget = 0);
 
   private:
     static int sample(void *ctx, void *data, std::size_t size);
     Callback cb_;
     std::exception_ptr error_;
+    std::size_t budget_ = 0, handled_ = 0;
     RingBufferPtr rb_;
 };
 
@@ -90,6 +94,23 @@ Error bpf_failure(std::string_view what, int err);
 
 // Checks that BPF can work at all (BTF present); throws EnvironmentError.
 void require_btf();
+
+// The capabilities loading the autoload programs of `obj` needs, as the kernel's
+// bpf_prog_load() checks them: CAP_BPF always, CAP_PERFMON for tracing program
+// types, CAP_NET_ADMIN for networking/cgroup types; and CAP_DAC_READ_SEARCH for
+// classic tracepoints when not root (tracefs is root's). Each names its programs.
+std::vector<CapNeed> caps_for_programs(const bpf_object *obj);
+
+// Checks, before loading, that tracefs is there (mounting it if need be and
+// allowed) and has the events entry of every classic tracepoint/<cat>/<name>
+// the autoload programs of `obj` attach to. Throws EnvironmentError naming the
+// tracepoint, or the capability reading or mounting tracefs needs, and the fix.
+void require_tracepoints(const bpf_object *obj, std::string_view command);
+
+// For a failed load of `obj`: names a tp_btf tracepoint the running kernel
+// lacks (its BTF has no btf_trace_<name>) if that is the cause, else the same
+// as bpf_failure(what, err).
+Error explain_load_failure(const bpf_object *obj, std::string_view what, int err);
 
 // What the running kernel's BTF says, for output (not needed to load: the BPF
 // side decides with CO-RE). Parsing BTF takes ~10 ms, so callers run this on

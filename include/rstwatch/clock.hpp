@@ -13,7 +13,12 @@ class WallClock {
     void resync();
     // CLOCK_REALTIME ns for a CLOCK_MONOTONIC ns value.
     std::int64_t to_realtime_ns(std::uint64_t mono_ns) const {
-        return std::int64_t(mono_ns) + offset_ns_;
+        // Saturating: an impossible timestamp must not overflow (undefined behaviour).
+        std::int64_t r;
+        if (mono_ns > std::uint64_t(INT64_MAX) ||
+            __builtin_add_overflow(std::int64_t(mono_ns), offset_ns_, &r))
+            return INT64_MAX;
+        return r;
     }
     static std::uint64_t mono_now_ns();
     static std::int64_t real_now_ns();

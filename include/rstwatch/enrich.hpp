@@ -26,6 +26,8 @@ struct CgroupInfo {
 };
 
 // Path of the cgroup v2 mount (from /proc/self/mountinfo), empty if none.
+// First mount point of a filesystem type in /proc/self/mountinfo; "" if none.
+std::string mount_point_of(std::string_view fstype);
 std::string cgroup2_mount_point();
 
 // Maps cgroup v2 ids (the cgroup directory's inode number) to paths. Rescans

@@ -44,6 +44,8 @@ struct TracerConfig {
     bool attach = true;
     // Which setsockopt hook; `syscall` is forced when keepalive events are wanted.
     SockoptHook sockopt_hook = SockoptHook::cgroup;
+    // For messages: "rstwatch trace is missing CAP_BPF ...".
+    std::string command = "rstwatch trace";
 };
 
 // Longest a queued event waits before userspace drains it without a wakeup.
@@ -75,6 +77,10 @@ class Tracer {
     int ring_epoll_fd() const;
     // Drains everything available; rethrows an exception raised by on_sample.
     int consume();
+
+    // Drains at most `budget` samples (0: everything available); returns how many
+    // were handled. A flood must not keep the event loop from seeing signals.
+    std::size_t consume(std::size_t budget);
 
     Counters counters() const;
     std::vector<std::pair<std::uint32_t, rw_proc_stats>> proc_stats() const;

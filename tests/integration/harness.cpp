@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include "rstwatch/enrich.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -340,17 +342,8 @@ std::vector<std::string> NetNs::wrap(std::vector<std::string> argv) const {
 
 namespace {
 std::string cgroup2_root() {
-    std::ifstream in("/proc/self/mountinfo");
-    std::string line;
-    while (std::getline(in, line)) {
-        auto dash = line.find(" - cgroup2 ");
-        if (dash == std::string::npos) continue;
-        std::istringstream head(line.substr(0, dash));
-        std::string a, b, c, root, mount;
-        head >> a >> b >> c >> root >> mount;
-        return mount;
-    }
-    return "/sys/fs/cgroup";
+    std::string root = rstwatch::cgroup2_mount_point();
+    return root.empty() ? "/sys/fs/cgroup" : root;
 }
 } // namespace
 

@@ -1,7 +1,12 @@
+#include <filesystem>
+#include <fstream>
 #include <gtest/gtest.h>
 #include <sstream>
+#include <sys/stat.h>
 
+#include "../common/bad_cli_cases.hpp"
 #include "rstwatch/cli.hpp"
+#include "rstwatch/enrich.hpp"
 #include "rstwatch/error.hpp"
 
 using namespace rstwatch;
@@ -87,42 +92,65 @@ TEST(Cli, HelpAndVersionExitZero) {
     EXPECT_NE(help.str().find("--middlebox-timeout"), std::string::npos);
 }
 
-struct BadCase {
-    std::vector<std::string> args;
-    std::string must_mention;
-};
-
-class CliBadInput : public ::testing::TestWithParam<BadCase> {};
+// Every row of the shared table: exit 2, one line, naming the flag and the value.
+class CliBadInput : public ::testing::TestWithParam<rwcases::BadCli> {};
 
 TEST_P(CliBadInput, OneLineNamingFlagAndValue) {
     std::string msg = usage_error(GetParam().args);
-    EXPECT_NE(msg.find(GetParam().must_mention), std::string::npos) << msg;
+    for (const auto &m : GetParam().mentions)
+        EXPECT_NE(msg.find(m), std::string::npos) << "'" << m << "' not in: " << msg;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, CliBadInput,
-    ::testing::Values(BadCase{{"trace", "--duration", "10x"}, "'10x' for --duration"},
-                      BadCase{{"trace", "--duration", "-5s"}, "'-5s' for --duration"},
-                      BadCase{{"trace", "--duration", ""}, "for --duration"},
-                      BadCase{{"trace", "--duration", "99999999999999999999h"}, "--duration"},
-                      BadCase{{"trace", "--port", "0"}, "'0' for --port"},
-                      BadCase{{"trace", "--port", "65536"}, "'65536' for --port"},
-                      BadCase{{"trace", "--pid", "abc"}, "'abc' for --pid"},
-                      BadCase{{"trace", "--count", "0"}, "'0' for --count"},
-                      BadCase{{"trace", "--events", "reset,bogus"}, "--events"},
-                      BadCase{{"trace", "--verdict", "maybe"}, "'maybe' for --verdict"},
-                      BadCase{{"trace", "--ringbuf-size", "12345"}, "'12345' for --ringbuf-size"},
-                      BadCase{{"trace", "--ringbuf-size", "2G"}, "'2G' for --ringbuf-size"},
-                      BadCase{{"trace", "--format", "xml"}, "'xml' for --format"},
-                      BadCase{{"trace", "--color", "pink"}, "'pink' for --color"},
-                      BadCase{{"trace", "--comm", "a-name-longer-than-15"}, "--comm"},
-                      BadCase{{"trace", "--middlebox-timeout", "aws"},
-                              "'aws' for --middlebox-timeout"},
-                      BadCase{{"trace", "--cgroup", "/no/such/cgroup/rwtest"}, "--cgroup"},
-                      BadCase{{"trace", "--output", "/no/such/dir/out.json"}, "--output"},
-                      BadCase{{"trace", "--output", "/tmp"}, "--output"},
-                      BadCase{{"trace", "--rotate-keep", "0", "--output", "/tmp/rw.json"},
-                              "'0' for --rotate-keep"},
-                      BadCase{{"trace", "--rotate-size", "10M"}, "--rotate-size needs --output"},
-                      BadCase{{"trace", "--bogus"}, "--bogus"},
-                      BadCase{{"frobnicate"}, "frobnicate"}, BadCase{{}, "subcommand"}));
+// /proc refuses new files to everyone, root included: an unwritable directory
+// without needing privileges to make one.
+std::vector<rwcases::BadCli> parse_time_cases() {
+    std::vector<rwcases::BadCli> out;
+    for (auto &c : rwcases::bad_cli_cases({"/proc", rwcases::cgroup_v1_dir_or_proc()}))
+        if (!c.at_run_time) out.push_back(c);
+    return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Table, CliBadInput, ::testing::ValuesIn(parse_time_cases()),
+                         rwcases::BadCliName());
+
+TEST(Cli, OutputProbeLeavesNothingBehind) {
+    char tmpl[] = "/tmp/rwtest-cli-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    auto r = parse({"trace", "--output", dir + "/new.ndjson", "--rotate-size", "64K"});
+    ASSERT_TRUE(r.command);
+    EXPECT_EQ(std::get<TraceOptions>(*r.command).out.rotate_size, 65536u);
+    EXPECT_TRUE(std::filesystem::is_empty(dir)); // probed with O_TMPFILE
+    // An existing file is appended to later; parsing leaves it as it was.
+    { std::ofstream(dir + "/old.ndjson") << "keep\n"; }
+    ASSERT_TRUE(parse({"trace", "--output", dir + "/old.ndjson"}).command);
+    EXPECT_EQ(std::filesystem::file_size(dir + "/old.ndjson"), 5u);
+    // A FIFO (a log pipeline) is accepted without blocking for a reader.
+    ASSERT_EQ(mkfifo((dir + "/fifo").c_str(), 0600), 0);
+    EXPECT_TRUE(parse({"trace", "--output", dir + "/fifo"}).command);
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, CgroupRootAcceptedInBothSpellings) {
+    std::string root = cgroup2_mount_point();
+    if (root.empty()) GTEST_SKIP() << "no cgroup v2 mount on this host";
+    std::uint64_t id1 = 0, id2 = 0;
+    int level1 = -1, level2 = -1;
+    resolve_cgroup("/", id1, level1);
+    resolve_cgroup(root, id2, level2);
+    EXPECT_EQ(id1, id2);
+    EXPECT_NE(id1, 0u);
+    EXPECT_EQ(level1, 0);
+    EXPECT_EQ(level2, 0);
+}
+
+TEST(Cli, LargestAcceptedValuesStayInRange) {
+    auto r = parse({"trace", "--duration", "365d", "--min-idle", "49d", "--port", "65535", "--pid",
+                    "4194304", "--ringbuf-size", "1G", "--middlebox-timeout", "365d"});
+    ASSERT_TRUE(r.command);
+    auto &t = std::get<TraceOptions>(*r.command);
+    EXPECT_EQ(t.duration->count(), 365ll * 86'400'000);
+    EXPECT_LE(t.filter.min_idle->count(), 0xffffffffll); // the kernel filter is u32 ms
+    EXPECT_EQ(*t.filter.port, 65535);
+    EXPECT_EQ(t.ringbuf_size, 1ull << 30);
+}

@@ -220,6 +220,10 @@ TEST(ReportParse, Rfc3339) {
     EXPECT_FALSE(parse_rfc3339_ns("2026-01-01T00:00:00"));
     EXPECT_FALSE(parse_rfc3339_ns("2026-01-01T00:00:00.Z"));
     EXPECT_FALSE(parse_rfc3339_ns("2026-01-01 00:00:00Z"));
+    // Beyond what int64 nanoseconds hold (found by the report fuzzer: UB).
+    EXPECT_EQ(parse_rfc3339_ns("2262-01-01T00:00:00Z"), 9'214'646'400'000'000'000LL);
+    EXPECT_FALSE(parse_rfc3339_ns("4440-01-01T00:00:00Z"));
+    EXPECT_FALSE(parse_rfc3339_ns("9999-12-31T23:59:59.999999999Z"));
 }
 
 TEST(ReportParse, Addresses) {
