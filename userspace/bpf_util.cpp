@@ -24,6 +24,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "rstwatch/btf_scan.hpp"
 #include "rstwatch/caps.hpp"
 #include "rstwatch/log.hpp"
 
@@ -493,6 +494,34 @@ std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_
     return best;
 }
 
+namespace {
+
+void add_reason_name(KernelFacts &k, std::string name, std::int64_t val) {
+    if (name.rfind("SK_RST_REASON_", 0) == 0) name = name.substr(14);
+    if (val < 0 || val >= 4096) return;
+    if (k.rst_reason_names.size() <= std::size_t(val))
+        k.rst_reason_names.resize(std::size_t(val) + 1);
+    k.rst_reason_names[std::size_t(val)] = std::move(name);
+}
+
+// The same facts through libbpf's full parse, for BTF the scanner rejects.
+void probe_with_libbpf(KernelFacts &k) {
+    btf *vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux)
+        throw EnvironmentError(std::string("cannot parse the kernel BTF at ") + kVmlinuxBtf + " (" +
+                               std::strerror(errno) + "): " + kBtfFix);
+    std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
+    int eid = btf__find_by_name_kind(vmlinux, "sk_rst_reason", BTF_KIND_ENUM);
+    k.rst_reason_arg = eid > 0;
+    if (eid <= 0) return;
+    const btf_type *t = btf__type_by_id(vmlinux, eid);
+    const struct btf_enum *e = ::btf_enum(t);
+    for (unsigned i = 0; i < btf_vlen(t); ++i)
+        add_reason_name(k, btf__name_by_offset(vmlinux, e[i].name_off), e[i].val);
+}
+
+} // namespace
+
 KernelFacts probe_kernel() {
     require_btf();
     KernelFacts k;
@@ -500,34 +529,20 @@ KernelFacts probe_kernel() {
     uname(&u);
     k.release = u.release;
 
-    btf *vmlinux = btf__load_vmlinux_btf();
-    if (!vmlinux)
-        throw EnvironmentError(std::string("cannot parse the kernel BTF at ") + kVmlinuxBtf + " (" +
-                               std::strerror(errno) + "): " + kBtfFix);
-    std::unique_ptr<btf, void (*)(btf *)> guard(vmlinux, btf__free);
-
-    // The tracepoint's BTF prototype: (void *ctx, sk, skb[, reason]).
-    int id = btf__find_by_name_kind(vmlinux, "btf_trace_tcp_send_reset", BTF_KIND_TYPEDEF);
-    if (id > 0) {
-        const btf_type *t = btf__type_by_id(vmlinux, id);
-        t = btf__type_by_id(vmlinux, t->type); // pointer
-        if (t && btf_is_ptr(t)) t = btf__type_by_id(vmlinux, t->type);
-        if (t && btf_is_func_proto(t)) k.rst_reason_arg = btf_vlen(t) >= 4;
+    // tcp_send_reset gained its `enum sk_rst_reason` argument together with
+    // the enum (6.10), and the BPF side reads the argument exactly when the
+    // enum exists (bpf_core_type_exists): the same test here. The BTF is read
+    // through a 64 KiB window: libbpf parses all of it for the load at the
+    // same time, and a second full parse would double the start-up peak RSS.
+    BtfEnumScan scan = scan_btf_enum_file(kVmlinuxBtf, "sk_rst_reason");
+    if (!scan.ok) {
+        log_debug("BTF scan: " + scan.why + "; parsing the kernel BTF with libbpf instead");
+        probe_with_libbpf(k);
+        return k;
     }
-    int eid = btf__find_by_name_kind(vmlinux, "sk_rst_reason", BTF_KIND_ENUM);
-    if (eid > 0) {
-        const btf_type *t = btf__type_by_id(vmlinux, eid);
-        const struct btf_enum *e = ::btf_enum(t);
-        for (unsigned i = 0; i < btf_vlen(t); ++i) {
-            std::string name = btf__name_by_offset(vmlinux, e[i].name_off);
-            if (name.rfind("SK_RST_REASON_", 0) == 0) name = name.substr(14);
-            if (e[i].val >= 0 && e[i].val < 4096) {
-                if (k.rst_reason_names.size() <= std::size_t(e[i].val))
-                    k.rst_reason_names.resize(std::size_t(e[i].val) + 1);
-                k.rst_reason_names[std::size_t(e[i].val)] = name;
-            }
-        }
-    }
+    k.rst_reason_arg = scan.found;
+    for (auto &[name, val] : scan.values)
+        add_reason_name(k, name, val);
     return k;
 }
 
