@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "rstwatch/report_format.hpp"
+#include "rstwatch/text_safety.hpp"
 
 namespace rstwatch {
 
@@ -239,20 +240,21 @@ void format_report_text(const ReportResult &r, std::string &out) {
 
     out += "\nINPUT\n";
     for (const auto &in : r.inputs)
-        line(out, "  %s: %llu lines, %llu events%s", in.name.c_str(), (unsigned long long)in.lines,
-             (unsigned long long)in.accepted, in.stats.gzip ? " (gzip)" : "");
+        line(out, "  %s: %llu lines, %llu events%s", terminal_safe(in.name).c_str(),
+             (unsigned long long)in.lines, (unsigned long long)in.accepted,
+             in.stats.gzip ? " (gzip)" : "");
     bool any = false;
     for (std::size_t i = 0; i < kLineProblemCount; ++i) {
         if (!r.problems[i]) continue;
         any = true;
         line(out, "  skipped %s: %llu (first: %s:%llu)",
              std::string(to_string(LineProblem(i))).c_str(), (unsigned long long)r.problems[i],
-             r.first_input[i].c_str(), (unsigned long long)r.first_line[i]);
+             terminal_safe(r.first_input[i]).c_str(), (unsigned long long)r.first_line[i]);
     }
     if (!r.unknown_events.empty()) {
         std::string names;
         for (const auto &n : r.unknown_events)
-            names += (names.empty() ? "" : ", ") + n;
+            names += (names.empty() ? "" : ", ") + terminal_safe(n); // any host can write any
         line(out, "  unknown event types: %s", names.c_str());
     }
     if (!any) line(out, "  no malformed lines");

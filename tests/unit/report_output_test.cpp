@@ -158,6 +158,21 @@ TEST(ReportText, LeadsWithTheFindingAndItsFix) {
     EXPECT_NE(out.find("skipped not_json: 1 (first: test.ndjson:3)"), std::string::npos);
 }
 
+TEST(ReportText, UntrustedEventTypeNamesCannotReachTheTerminal) {
+    // Any host can write any event type; the text report lists unknown ones
+    // (found by the report fuzzer: a DEL went through).
+    std::string out;
+    format_report_text(rf::run(R"({"v":1,"event":"enforce\u007fremoved\u001b[2J","ts":")" +
+                               rf::ts(0) + R"(","host":"h"})" + "\n"),
+                       out);
+    EXPECT_NE(out.find("unknown event types: enforce\\x7fremoved\\x1b[2J"), std::string::npos)
+        << out;
+    for (char ch : out) {
+        const auto c = static_cast<unsigned char>(ch);
+        EXPECT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << int(c);
+    }
+}
+
 TEST(ReportCli, ParsesFilesFormatAndPreset) {
     std::ostringstream help;
     auto r = parse_cli({"report", "--format", "text", "--middlebox-timeout", "aws-nat-gateway",
