@@ -274,18 +274,21 @@ std::string sysctl_fix(const std::vector<std::pair<std::string, std::int64_t>> &
     return fix + "\n" + persist_commands(kv, persisted);
 }
 
+// A keepalive sysctl this namespace does not let us read: a warning, not a verdict.
+Check unreadable_sysctl(Check c) {
+    c.status = Status::warn;
+    c.observed = "net.ipv4." + c.id + " is not readable here";
+    c.expected = "a readable /proc/sys/net/ipv4/" + c.id;
+    return c;
+}
+
 Check keepalive_time_check(const NetnsFacts &f, const std::optional<TimeoutBound> &bound,
                            const TimeoutBound &target, const Recommendation &rec,
                            const std::map<std::string, SysctlSetting> &persisted,
                            const Context &ctx) {
     Check c;
     c.id = "tcp_keepalive_time";
-    if (!f.keepalive_time) {
-        c.status = Status::warn;
-        c.observed = "net.ipv4.tcp_keepalive_time is not readable here";
-        c.expected = "a readable /proc/sys/net/ipv4/tcp_keepalive_time";
-        return c;
-    }
+    if (!f.keepalive_time) return unreadable_sysctl(std::move(c));
     const std::int64_t k = *f.keepalive_time;
     c.observed = "net.ipv4.tcp_keepalive_time = " + secs_text(k);
     std::vector<std::pair<std::string, std::int64_t>> kv = {
@@ -323,12 +326,7 @@ Check keepalive_intvl_check(const NetnsFacts &f, const TimeoutBound &target,
                             const Context &ctx) {
     Check c;
     c.id = "tcp_keepalive_intvl";
-    if (!f.keepalive_intvl) {
-        c.status = Status::warn;
-        c.observed = "net.ipv4.tcp_keepalive_intvl is not readable here";
-        c.expected = "a readable /proc/sys/net/ipv4/tcp_keepalive_intvl";
-        return c;
-    }
+    if (!f.keepalive_intvl) return unreadable_sysctl(std::move(c));
     const std::int64_t i = *f.keepalive_intvl;
     c.observed = "net.ipv4.tcp_keepalive_intvl = " + secs_text(i);
     if (!f.keepalive_time) {
@@ -354,12 +352,7 @@ Check keepalive_probes_check(const NetnsFacts &f,
                              const Context &ctx) {
     Check c;
     c.id = "tcp_keepalive_probes";
-    if (!f.keepalive_probes) {
-        c.status = Status::warn;
-        c.observed = "net.ipv4.tcp_keepalive_probes is not readable here";
-        c.expected = "a readable /proc/sys/net/ipv4/tcp_keepalive_probes";
-        return c;
-    }
+    if (!f.keepalive_probes) return unreadable_sysctl(std::move(c));
     c.observed = "net.ipv4.tcp_keepalive_probes = " + std::to_string(*f.keepalive_probes);
     c.expected = "at least 3, so that a few lost probes do not abort a healthy connection";
     if (*f.keepalive_probes < 3) {
