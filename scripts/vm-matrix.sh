@@ -5,7 +5,10 @@
 # integration tests (scripts/vm/check.py).
 #
 #   scripts/vm-matrix.sh [--kernels 5.10,6.1] [--keep] [--cache DIR] [--update-docs]
-#                        [--timeout SECONDS] [--no-build] [--verbose]
+#                        [--timeout SECONDS] [--no-build] [--verbose] [--fetch-only]
+#
+# --fetch-only resolves and caches the kernels and stops (no build, no qemu):
+# it warms the cache, e.g. while other work runs.
 #
 # Kernel packages come from Debian with `apt-get download`, resolved through
 # meta-packages (never a pinned version), unpacked with `dpkg -x` and cached per
@@ -18,17 +21,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ---- The matrix: one row per kernel. Adding a kernel is one line. ----
-# name  Debian-suite  meta-package  expectations (scripts/vm/check.py):
+# name  Debian-suite  image  expectations (scripts/vm/check.py):
+#   image: a meta-package that depends on the current image package, or `newest`:
+#   the highest-versioned linux-image-<version>-cloud-amd64 of the suite (the
+#   -unsigned twin when only that exists; -dbg never), for the rolling suite
+#   whose newest image can be ahead of its meta-package.
 #   reason=0|1      tcp_send_reset passes `enum sk_rst_reason` (6.10+) -> kernel_reason
 #   closed_rst=0|1  tcp_send_reset fires for an RST answering a closed port (sk NULL)
 #   caller=0|1      cgroup/setsockopt programs may call bpf_get_current_pid_tgid
 #   enf_caller=0|1  sockops programs may call bpf_get_current_pid_tgid/_uid_gid/_comm
 #   enf_existing=0|1  iter/tcp programs may call bpf_setsockopt (enforce --existing)
 #   enf_seed=0|1    bpf_sock_from_file exists (enforce finds owners of earlier sockets)
+#   left_out=-|object:program+...  programs `rstwatch verify` leaves out on this
+#                   kernel (optional ones the verifier refuses); any other
+#                   program must load
 KERNELS=(
     "5.10 bullseye linux-image-cloud-amd64      reason=0 closed_rst=0 caller=0 enf_caller=0 enf_existing=0 enf_seed=0"
     "6.1  bookworm linux-image-cloud-amd64      reason=0 closed_rst=0 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
     "6.12 bookworm linux-image-6.12-cloud-amd64 reason=1 closed_rst=1 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
+    "sid  unstable newest                      reason=1 closed_rst=1 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
 )
 
 usage() {
@@ -40,6 +51,7 @@ want=""
 keep=0
 update_docs=0
 build=1
+fetch_only=0
 verbose=0
 vm_timeout=300
 if [ "$(id -u)" -eq 0 ]; then
@@ -59,6 +71,7 @@ while (($#)); do
     --timeout) vm_timeout=${2:?--timeout needs seconds}; shift ;;
     --timeout=*) vm_timeout=${1#*=} ;;
     --no-build) build=0 ;;
+    --fetch-only) fetch_only=1 ;;
     --verbose | -v) verbose=1 ;;
     -h | --help) usage ;;
     *) echo "vm-matrix: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -196,7 +209,12 @@ apt_opts_for() {
     if [ -z "${apt_ready[$suite]:-}" ]; then
         mkdir -p "$d/sources.list.d" "$d/preferences.d" "$d/state/lists/partial" "$d/cache/archives/partial"
         : >"$d/state/status"
-        swapped_sources "$suite" >"$d/sources.list.new"
+        if [ "$suite" = unstable ] || [ "$suite" = sid ]; then
+            # unstable has no -updates or -security suite: their 404s would fail the update.
+            swapped_sources "$suite" | { grep -v -E " $suite-[a-z]+( |\$)" || true; } >"$d/sources.list.new"
+        else
+            swapped_sources "$suite" >"$d/sources.list.new"
+        fi
         [ -s "$d/sources.list.new" ] ||
             die_env "no apt source of suite '$host_suite' on this system to derive '$suite' from"
         mv "$d/sources.list.new" "$d/sources.list"
@@ -228,21 +246,73 @@ EOF
 }
 
 # ---- Kernels: resolve, download, unpack, cache ----
+# The candidate version of a package in the selected apt configuration.
+candidate_version() {
+    apt-cache "${apt_opts[@]}" show --no-all-versions "$1" 2>/dev/null | sed -n 's/^Version: //p' | head -n1
+}
+
+# The newest cloud image of the selected suite: the highest Version among
+# linux-image-<version>-cloud-amd64 and its unsigned twins
+# (linux-image-<version>-cloud-amd64-unsigned, or linux-binary-unsigned-<version>-cloud-amd64
+# for split packages): the signed package wins a tie; unstable may carry the
+# unsigned build before the signed one. -dbg packages carry no kernel and are
+# never candidates.
+newest_cloud_image() {
+    local p v best="" best_v="" names
+    names=$(apt-cache "${apt_opts[@]}" pkgnames linux-image- 2>/dev/null |
+        grep -E '^(linux-image-[0-9][^ ]*-cloud-amd64(-unsigned)?|linux-binary-unsigned-[0-9][^ ]*-cloud-amd64)$') || return 0
+    # One apt-cache call for all candidates (each call parses the whole index).
+    # shellcheck disable=SC2086 # one package name per word
+    while read -r p v; do
+        if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best_v" ||
+            { dpkg --compare-versions "$v" eq "$best_v" && [[ $best == *-unsigned* && $p != *-unsigned* ]]; }; then
+            best=$p
+            best_v=$v
+        fi
+    done < <(apt-cache "${apt_opts[@]}" show --no-all-versions $names 2>/dev/null |
+        awk '/^Package: / { p = $2 } /^Version: / && p != "" { print p, $2; p = "" }')
+    echo "$best"
+}
+
+# The kernel and its config in an unpacked package tree: boot/vmlinuz-REL and
+# boot/config-REL, or usr/lib/modules/REL/{vmlinuz,config} (the split packages
+# of newer kernels). Sets kf_vmlinuz, kf_config, kf_release; fails if absent.
+kernel_files() {
+    local x=$1 c
+    for c in "$x"/boot/config-* "$x"/usr/lib/modules/*/config; do
+        [ -f "$c" ] || continue
+        if [[ $c == */boot/config-* ]]; then
+            kf_release=${c##*/config-}
+            kf_vmlinuz=$x/boot/vmlinuz-$kf_release
+        else
+            kf_release=$(basename "$(dirname "$c")")
+            kf_vmlinuz=$(dirname "$c")/vmlinuz
+        fi
+        kf_config=$c
+        [ -f "$kf_vmlinuz" ] && return 0
+    done
+    return 1
+}
+
 # Sets k_dir (cache dir with vmlinuz, config-RELEASE, info), k_pkg, k_ver, k_rel.
 fetch_kernel() {
-    local name=$1 suite=$2 meta=$3 rowdir tmp deb cfg t0
+    local name=$1 suite=$2 meta=$3 rowdir tmp deb t0
     apt_opts_for "$suite"
     rowdir=$cache/kernels/$name
     mkdir -p "$rowdir"
-    k_pkg=$(apt-cache "${apt_opts[@]}" show --no-all-versions "$meta" 2>/dev/null |
-        sed -n 's/^Depends: //p' | tr ',' '\n' | sed -n 's/^ *\(linux-image-[^ ]*\).*/\1/p' | head -n1) || true
+    if [ "$meta" = newest ]; then
+        k_pkg=$(newest_cloud_image)
+    else
+        k_pkg=$(apt-cache "${apt_opts[@]}" show --no-all-versions "$meta" 2>/dev/null |
+            sed -n 's/^Depends: //p' | tr ',' '\n' | sed -n 's/^ *\(linux-image-[^ ]*\).*/\1/p' | head -n1) || true
+    fi
     k_ver=""
-    [ -n "$k_pkg" ] && k_ver=$(apt-cache "${apt_opts[@]}" show --no-all-versions "$k_pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+    [ -n "$k_pkg" ] && k_ver=$(candidate_version "$k_pkg")
     if [ -z "$k_pkg" ] || [ -z "$k_ver" ]; then
         # Offline or the index is gone: the newest cached image of this row still works.
         k_dir=$(find "$rowdir" -mindepth 2 -maxdepth 2 -name info -printf '%T@ %h\n' 2>/dev/null | sort -rn | head -n1 | cut -d' ' -f2-)
-        [ -n "$k_dir" ] || die_env "$name: cannot resolve $meta in $suite (apt-get update?) and nothing is cached"
-        log "$name: cannot resolve $meta in $suite now; using the cached $(basename "$k_dir")"
+        [ -n "$k_dir" ] || die_env "$name: cannot resolve ${meta/#newest/the newest cloud image} in $suite (apt-get update?) and nothing is cached"
+        log "$name: cannot resolve ${meta/#newest/the newest cloud image} in $suite now; using the cached $(basename "$k_dir")"
     else
         k_dir=$rowdir/${k_pkg}_${k_ver//:/%3a}
     fi
@@ -267,15 +337,37 @@ fetch_kernel() {
         fi
         deb=$(find "$tmp" -maxdepth 1 -name '*.deb' | head -n1)
         dpkg -x "$deb" "$tmp/x"
-        cfg=$(find "$tmp/x/boot" -maxdepth 1 -name 'config-*' | head -n1)
-        if [ -z "$cfg" ] || [ ! -f "$tmp/x/boot/vmlinuz-${cfg##*/config-}" ]; then
-            die_env "$name: $deb has no boot/vmlinuz-* and boot/config-*"
+        if ! kernel_files "$tmp/x"; then
+            # Newer Debian kernels (unstable since 7.x) split the image: the
+            # linux-image-* package is a stub depending on linux-binary-<rel>
+            # (vmlinuz, signed) and linux-base-<rel> (config) under
+            # /usr/lib/modules/<rel>/. Fetch those parts; the -unsigned binary
+            # when the signed one is not (yet) in the suite.
+            local part parts=()
+            while read -r part; do
+                if [[ $part == linux-binary-* && $part != linux-binary-unsigned-* ]] &&
+                    [ -z "$(candidate_version "$part")" ]; then
+                    part=linux-binary-unsigned-${part#linux-binary-}
+                fi
+                parts+=("$part")
+            done < <(apt-cache "${apt_opts[@]}" show --no-all-versions "$k_pkg" 2>/dev/null | sed -n 's/^Depends: //p' |
+                tr ',' '\n' | sed -n 's/^ *\(linux-\(binary\|base\)-[^ ]*\).*/\1/p')
+            ((${#parts[@]})) || die_env "$name: $deb has no kernel and names no linux-binary-*/linux-base-* parts"
+            log "$name: $k_pkg is split; downloading ${parts[*]}"
+            rm -f "$deb"
+            if ! (cd "$tmp" && apt-get "${apt_opts[@]}" -o APT::Sandbox::User=root -qq download "${parts[@]}") >>"$tmp/log" 2>&1; then
+                sed 's/^/    /' "$tmp/log" >&2
+                die_env "$name: apt-get download ${parts[*]} failed"
+            fi
+            for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$tmp/x"; done
+            kernel_files "$tmp/x" ||
+                die_env "$name: neither $k_pkg nor ${parts[*]} have a vmlinuz and config (boot/ or usr/lib/modules/<release>/)"
         fi
         rm -rf "$k_dir.new"
         mkdir -p "$k_dir.new"
-        cp "$tmp/x/boot/vmlinuz-${cfg##*/config-}" "$k_dir.new/vmlinuz"
-        cp "$cfg" "$k_dir.new/"
-        printf 'package=%s\nversion=%s\nrelease=%s\nsuite=%s\n' "$k_pkg" "$k_ver" "${cfg##*/config-}" "$suite" >"$k_dir.new/info"
+        cp "$kf_vmlinuz" "$k_dir.new/vmlinuz"
+        cp "$kf_config" "$k_dir.new/config-$kf_release"
+        printf 'package=%s\nversion=%s\nrelease=%s\nsuite=%s\n' "$k_pkg" "$k_ver" "$kf_release" "$suite" >"$k_dir.new/info"
         rm -rf "$k_dir" "$tmp"
         mv "$k_dir.new" "$k_dir"
         log "$name: cached in $k_dir ($(ms_since "$t0") ms)"
@@ -286,6 +378,15 @@ fetch_kernel() {
     k_ver=$(sed -n 's/^version=//p' "$k_dir/info")
     k_rel=$(sed -n 's/^release=//p' "$k_dir/info")
 }
+
+if ((fetch_only)); then
+    for row in "${rows[@]}"; do
+        read -r name suite meta _ <<<"$row"
+        fetch_kernel "$name" "$suite" "$meta"
+        log "$name: $k_pkg $k_ver ($k_rel) in $k_dir"
+    done
+    exit 0
+fi
 
 # ---- Static rstwatch + traffic helper, and the common initramfs ----
 t_build=$(date +%s%N)
@@ -304,6 +405,12 @@ for b in rstwatch rw_peer rw_ka_probe; do
         die_env "$build_dir/$b is missing or not static (run without --no-build)"
 done
 build_ms=$(ms_since "$t_build")
+# The programs of each BPF object as built: `rstwatch verify` in every guest
+# must report exactly these (scripts/vm/check.py --programs).
+mapfile -t bpf_objects < <(find "$build_dir" -name '*.bpf.o' -path '*/bpf/*' | sort)
+((${#bpf_objects[@]})) || die_env "no BPF objects (*.bpf.o) under $build_dir/bpf"
+/usr/bin/python3 scripts/vm/check.py --list-programs "${bpf_objects[@]}" >"$work/programs.json" ||
+    die_env "cannot list the programs of ${bpf_objects[*]}"
 
 t_pack=$(date +%s%N)
 root=$work/initramfs
@@ -349,8 +456,8 @@ for row in "${rows[@]}"; do
     total_ms=$(ms_since "$t_k")
 
     args=(--name "$name" --serial "$kw/serial.log" --expect "$expect hz=$hz release=$k_rel"
-        --package "$k_pkg" --version "$k_ver" --qemu-rc "$qrc" --vm-ms "$vm_ms"
-        --fetch-ms "$fetch_ms" --json "$kw/result.json")
+        --package "$k_pkg" --version "$k_ver" --suite "$suite" --qemu-rc "$qrc" --vm-ms "$vm_ms"
+        --fetch-ms "$fetch_ms" --json "$kw/result.json" --programs "$work/programs.json")
     ((verbose)) && args+=(--verbose)
     set +e
     /usr/bin/python3 scripts/vm/check.py "${args[@]}"

@@ -9,13 +9,19 @@ check:  check.py --name 6.1 --serial serial.log --expect "reason=0 closed_rst=0 
         and exits 1 on any failure.
 docs:   check.py --docs docs/kernels.md --readme README.md result.json...
         Renders the "Supported kernels" table from the result files of a run.
+programs: check.py --list-programs build-static/bpf/trace.bpf.o ...
+        Prints, as JSON, every BPF program of each object as the build made it
+        ({"trace": {"rw_...": "tp_btf/..."}}): the set `rstwatch verify` must
+        report in each guest (--programs FILE).
 
 Only the Python standard library: it runs with Debian's /usr/bin/python3.
 """
 import argparse
 import datetime
 import json
+import os
 import re
+import struct
 import sys
 
 MISSING = object()
@@ -66,6 +72,46 @@ FEATURES = [
      "the kernel does not call tcp_send_reset without a socket (6.1 no, 6.12 yes); "
      "only the receiving side is traced, its origin is unknown"),
 ]
+
+
+def bpf_programs(path):
+    """The programs of a BPF ELF object, {name: section}, as libbpf sees them:
+    every function symbol in an executable section other than .text (functions
+    in .text are subprograms)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise ValueError(f"{path}: not a 64-bit little-endian ELF object")
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    secs = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+
+    def cstr(off):
+        return data[off:data.index(b"\0", off)].decode()
+    names = [cstr(secs[shstrndx][4] + sh[0]) for sh in secs]
+    progs = {}
+    for sh in secs:
+        if sh[1] != 2:  # SHT_SYMTAB
+            continue
+        strtab = secs[sh[6]][4]
+        for off in range(sh[4], sh[4] + sh[5], 24):
+            st_name, st_info, _other, shndx, _value, _size = struct.unpack_from("<IBBHQQ", data, off)
+            if st_info & 0xF != 2 or not 0 < shndx < len(secs):  # STT_FUNC in a real section
+                continue
+            if secs[shndx][2] & 0x4 and names[shndx] != ".text":  # SHF_EXECINSTR
+                progs[cstr(strtab + st_name)] = names[shndx]
+    return progs
+
+
+def cmd_list_programs(paths):
+    out = {}
+    for p in paths:
+        name = os.path.basename(p)
+        name = name[:-len(".bpf.o")] if name.endswith(".bpf.o") else name
+        out[name] = bpf_programs(p)
+    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    print()
+    return 0
 
 
 def dig(obj, path):
@@ -198,7 +244,7 @@ def run_checks(args, expect):
            True, "/sys/kernel/btf/vmlinux" in facts.get("have", []))
 
     if "release" not in facts:
-        return c, facts, []  # /init never ran: the boot rows say it all
+        return c, facts, [], None  # /init never ran: the boot rows say it all
 
     trace = ndjson(sections.get("trace", []), c, "session")
     audit = ndjson(sections.get("audit", []), c, "audit")
@@ -469,13 +515,88 @@ def run_checks(args, expect):
     start = (of(nocfg, "session_start") or [{}])[0]
     c.eq(g, "session_start.hz (measured)", start.get("hz", MISSING), int(expect.get("hz", 0)))
 
+    verify = check_verify(c, facts, sections, expect, args.programs)
+
     warnings = []
     for sec in ("trace.err", "audit.err", "ka_events.err", "cgroup.err", "enforce.err",
                 "noconfig.err"):
         for line in sections.get(sec, []):
             if line.strip() and line not in warnings:
                 warnings.append(line)
-    return c, facts, warnings
+    return c, facts, warnings, verify
+
+
+VERIFY_STATUSES = ("loaded", "left_out", "failed")
+
+
+def check_verify(c, facts, sections, expect, programs_file):
+    """`rstwatch verify` in the guest: every program of every object loads or is
+    knowingly left out with its reason; the set is the build's; what is left out
+    is what the row expects (left_out=). Returns the per-kernel record."""
+    g = "verify"
+    lines = sections.get("verify", [])
+    err = "\n".join(sections.get("verify.err", []))
+    if not any(l.strip() for l in lines) and "unknown subcommand 'verify'" in err:
+        # This rstwatch predates the command: no check can be made, and the
+        # report says so instead of passing silently.
+        return {"available": False, "why": "this rstwatch has no `verify` command"}
+    events = ndjson(lines, c, g)
+    c.eq(g, "rstwatch verify exit status (0: no essential program failed)", fact_int(facts, "verify_rc"), 0)
+    progs = of(events, "bpf_program")
+    bad = [e for e in progs if e.get("status") not in VERIFY_STATUSES or not isinstance(e.get("object"), str)
+           or not isinstance(e.get("program"), str) or not isinstance(e.get("essential"), bool)]
+    c.that(g, "every bpf_program line has object, program, essential, a known status", not bad,
+           "all", f"{len(bad)} bad: {json.dumps(bad[0])[:100]}" if bad else "all")
+    failed = [f"{e.get('object')}:{e.get('program')}: {e.get('reason')}" for e in progs
+              if e.get("status") == "failed"]
+    c.that(g, "no program failed (each loads or is left out)", not failed, "none", "; ".join(failed)[:200] or "none")
+    # A program left out must say what the user loses and the verifier's reason.
+    unexplained = [f"{e.get('object')}:{e.get('program')}" for e in progs if e.get("status") == "left_out" and
+                   not (isinstance(e.get("reason"), str) and e["reason"] and isinstance(e.get("lost"), str)
+                        and e["lost"])]
+    c.that(g, "every left-out program names what is lost and why", not unexplained, "all",
+           ", ".join(unexplained) or "all")
+    c.that(g, "no essential program left out",
+           not [e for e in progs if e.get("status") == "left_out" and e.get("essential") is True], "none",
+           ", ".join(f"{e.get('object')}:{e.get('program')}" for e in progs
+                     if e.get("status") == "left_out" and e.get("essential") is True) or "none")
+    seen = [(e.get("object"), e.get("program")) for e in progs]
+    c.that(g, "each program reported once", len(seen) == len(set(seen)), "no duplicates",
+           sorted({f"{o}:{p}" for o, p in seen if seen.count((o, p)) > 1}) or "no duplicates")
+    if programs_file:
+        with open(programs_file) as f:
+            built = json.load(f)
+        want = {(o, p) for o, ps in built.items() for p in ps}
+        got = set(seen)
+        c.that(g, "the programs are exactly those of the built objects", want == got,
+               f"{len(want)} programs of {', '.join(sorted(built))}",
+               "same" if want == got else
+               f"missing {sorted(f'{o}:{p}' for o, p in want - got)}, extra {sorted(f'{o}:{p}' for o, p in got - want)}")
+        wrong = [f"{e['object']}:{e['program']} {e.get('section')} (built {built[e['object']][e['program']]})"
+                 for e in progs if (e.get("object"), e.get("program")) in want
+                 and e.get("section") != built[e["object"]][e["program"]]]
+        c.that(g, "each program's section is the built one", not wrong, "all", "; ".join(wrong) or "all")
+    summ = (of(events, "verify_summary") or [{}])[0]
+    counts = {k: sum(1 for e in progs if e.get("status") == k) for k in VERIFY_STATUSES}
+    c.eq(g, "verify_summary.programs", summ.get("programs", MISSING), len(progs))
+    for k in VERIFY_STATUSES:
+        c.eq(g, f"verify_summary.{k}", summ.get(k, MISSING), counts[k])
+    left = sorted(f"{e.get('object')}:{e.get('program')}" for e in progs if e.get("status") == "left_out")
+    want_left = sorted(x for x in expect.get("left_out", "-").split("+") if x and x != "-")
+    c.eq(g, "left out exactly what the row expects (left_out=)", left, want_left)
+    return {"available": True, "programs": len(progs), "loaded": counts["loaded"],
+            "left_out": [{"object": e.get("object"), "program": e.get("program"), "section": e.get("section"),
+                          "lost": e.get("lost"), "reason": e.get("reason")}
+                         for e in progs if e.get("status") == "left_out"],
+            "failed": counts["failed"]}
+
+
+def fact_int(facts, k):
+    v = facts.get(k)
+    try:
+        return int(v[0]) if v else MISSING
+    except ValueError:
+        return MISSING
 
 
 def print_table(name, title, c, verbose):
@@ -499,11 +620,18 @@ def print_table(name, title, c, verbose):
 
 def cmd_check(args):
     expect = dict(kv.split("=", 1) for kv in args.expect.split())
-    c, facts, warnings = run_checks(args, expect)
+    c, facts, warnings, verify = run_checks(args, expect)
     failed = c.failed()
     title = (f"{expect.get('release')} ({args.package} {args.version}), "
              f"vm {args.vm_ms / 1000:.1f} s, qemu exit {args.qemu_rc}")
     print_table(args.name, title, c, args.verbose)
+    if verify and not verify["available"]:
+        print(f"   {'verify':<18} {'-':>7}  SKIPPED: verify not available ({verify['why']})")
+    elif verify:
+        print(f"   verify: {verify['loaded']}/{verify['programs']} programs loaded, "
+              f"{len(verify['left_out'])} left out" +
+              "".join(f"\n     left out {x['object']}:{x['program']}: {x['lost']} ({x['reason']})"
+                      for x in verify["left_out"]))
     features = {}
     for key, group, short, label, flag, why in FEATURES:
         available = flag is None or expect.get(flag) == "1"
@@ -512,11 +640,11 @@ def cmd_check(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"name": args.name, "release": expect.get("release"), "package": args.package,
-                       "version": args.version, "hz": expect.get("hz"), "vm_ms": args.vm_ms,
+                       "version": args.version, "suite": args.suite, "hz": expect.get("hz"), "vm_ms": args.vm_ms,
                        "fetch_ms": args.fetch_ms, "scenario_ms": int((facts.get("scenario_ms") or [0])[0]),
                        "agent_ready_ms": int((facts.get("agent_ready_ms") or [0])[0]),
                        "checks": len(c.rows), "failed": len(failed), "features": features,
-                       "agent_warnings": warnings,
+                       "agent_warnings": warnings, "verify": verify,
                        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")},
                       f, indent=1)
     return 1 if failed else 0
@@ -525,9 +653,34 @@ def cmd_check(args):
 BEGIN, END = "<!-- BEGIN vm-matrix (generated by scripts/vm-matrix.sh --update-docs) -->", "<!-- END vm-matrix -->"
 
 
+def md_cell(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def verify_cell(r):
+    """The per-kernel `rstwatch verify` result: programs loaded, and each one
+    left out with what is lost and the verifier's reason."""
+    v = r.get("verify")
+    if not v:
+        return "not checked"
+    if not v.get("available"):
+        return f"not checked: {v.get('why')}"
+    cell = f"{v['loaded']}/{v['programs']} loaded"
+    if v.get("failed"):
+        cell += f", **{v['failed']} failed**"
+    if v["left_out"]:
+        cell += "; left out: " + "; ".join(
+            f"`{x['object']}:{x['program']}` ({x['section']}): {x['lost']}; why: {x['reason']}"
+            for x in v["left_out"])
+    else:
+        cell += ", none left out"
+    return md_cell(cell)
+
+
 def kernel_table(results):
-    lines = ["| Kernel | Debian package | Works | Unavailable, and why | Checks |",
-             "|---|---|---|---|---|"]
+    lines = ["| Kernel | Debian package | Works | Unavailable, and why | BPF programs: loaded / left out (why) "
+             "| Checks |",
+             "|---|---|---|---|---|---|"]
     for r in results:
         feats = r["features"].values()
         works = [f["short"] for f in feats if f["available"] and f["passed"]]
@@ -535,7 +688,8 @@ def kernel_table(results):
         missing = [f"{f['short']}: {f['why']}" for f in feats if not f["available"]]
         works_s = ", ".join(works) + ("; **failing: " + ", ".join(broken) + "**" if broken else "")
         lines.append(f"| {r['name']} (`{r['release']}`) | `{r['package']}` {r['version']} | {works_s} | "
-                     f"{'; '.join(missing) or 'nothing'} | {r['checks'] - r['failed']}/{r['checks']} |")
+                     f"{'; '.join(missing) or 'nothing'} | {verify_cell(r)} | "
+                     f"{r['checks'] - r['failed']}/{r['checks']} |")
     return lines
 
 
@@ -553,7 +707,29 @@ def feature_table(results):
             else:
                 cells.append("yes" if f["passed"] else "**FAIL**")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    cells = []
+    for r in results:
+        v = r.get("verify") or {}
+        if not v.get("available"):
+            cells.append("not checked")
+        elif v.get("failed"):
+            cells.append("**FAIL**")
+        else:
+            cells.append(f"yes ({v['loaded']}/{v['programs']} load)")
+    lines.append("| every BPF program of every object loads, or is left out with its reason "
+                 "(`rstwatch verify`) | " + " | ".join(cells) + " |")
     return lines
+
+
+def newest_sentence(results):
+    """Names the kernel the rolling suite's row ran, so the docs say which
+    version "newest" was at the last run."""
+    out = []
+    for r in results:
+        if r.get("suite") in ("unstable", "sid"):
+            out.append(f"The `{r['name']}` row is the newest cloud kernel of Debian unstable at the time of "
+                       f"the run; the last run used `{r['package']}` {r['version']} (`{r['release']}`).")
+    return out
 
 
 def cmd_docs(args):
@@ -570,7 +746,9 @@ def cmd_docs(args):
         f"Last kernel-matrix run: {date}. Each kernel is a current Debian cloud kernel booted under",
         "qemu (software emulation) by `scripts/vm-matrix.sh`, running the same static rstwatch against",
         "scripted loopback traffic; the host checks every event (owner pid, keepalive state and source,",
-        "idle time, direction, ports) with the expectations of the host integration tests.",
+        "idle time, direction, ports) with the expectations of the host integration tests, and",
+        "`rstwatch verify` loads every BPF program of every object.",
+    ] + newest_sentence(results) + [
         "",
     ] + table + ["", "What each kernel was checked for:", ""] + feature_table(results) + [
         "",
@@ -585,8 +763,8 @@ def cmd_docs(args):
         f.write("\n".join(body) + KERNELS_MD_TAIL)
 
     if args.readme:
-        block = [BEGIN, f"Last run {date}; per-feature detail in [docs/kernels.md](docs/kernels.md).",
-                 ""] + table + [END]
+        block = [BEGIN, f"Last run {date}; per-feature detail in [docs/kernels.md](docs/kernels.md)."] + \
+            newest_sentence(results) + [""] + table + [END]
         try:
             with open(args.readme) as f:
                 text = f.read()
@@ -605,7 +783,7 @@ def cmd_docs(args):
 
 KERNELS_MD_TAIL = """
 The host kernel of development and CI (6.18) is covered by the privileged integration
-tests (`scripts/test.sh`), not by this matrix. rstwatch needs Linux 5.8 or later (BPF ring
+tests (`scripts/test.sh`, including the same `rstwatch verify` check), not by this matrix. rstwatch needs Linux 5.8 or later (BPF ring
 buffer, `iter/task_file`) with BTF at `/sys/kernel/btf/vmlinux`; on an older kernel it
 stops at start-up with a message saying so.
 
@@ -626,13 +804,17 @@ of qemu time.
 
 - Each kernel is one row of `KERNELS` in `scripts/vm-matrix.sh`: a name, a Debian suite, a
   meta-package (`linux-image-cloud-amd64`, `linux-image-6.12-cloud-amd64`) that resolves to the
-  current image package, and what the kernel can do (`reason=`, `closed_rst=`, `caller=`,
-  `enf_caller=`, `enf_existing=`, `enf_seed=`).
-  Adding a kernel is one line.
+  current image package, or `newest` (the `sid` row: the highest-versioned
+  `linux-image-<version>-cloud-amd64` of unstable, or its `-unsigned` twin when unstable has
+  only that; never `-dbg`), and what the kernel can do (`reason=`, `closed_rst=`, `caller=`,
+  `enf_caller=`, `enf_existing=`, `enf_seed=`, and `left_out=`: the programs `rstwatch verify`
+  is expected to leave out there). Adding a kernel is one line.
 - The image is fetched with `apt-get download` and unpacked with `dpkg -x`. A suite other than
-  the host's (bullseye for 5.10) is read through a private apt configuration inside the cache,
-  derived at run time from the host's own apt sources with the suite swapped; the system's apt
-  configuration is not touched.
+  the host's (bullseye for 5.10, unstable for `sid`) is read through a private apt configuration
+  inside the cache (`-c` with its own sources list, lists, cache and status), derived at run
+  time from the host's own apt sources with the suite swapped (unstable has no -updates or
+  -security suites, so those entries are dropped); the system's apt configuration is not
+  touched. The busybox initramfs needs no kernel modules, so only the image package is fetched.
 - A static rstwatch and the static traffic helper `rw_peer` (`-DRW_STATIC=ON`, Debian's
   `libbpf.a`, `libelf.a`, `libz.a`, `libzstd.a`) go into a busybox initramfs with the kernel's
   config at `/boot/config-$(uname -r)`. `/init` (`scripts/vm/guest-init.sh`) mounts proc, sys,
@@ -644,7 +826,11 @@ of qemu time.
   connection refused by a closed port; `--events keepalive` with valid and invalid setsockopt
   calls; `--cgroup` with a socket created in a descendant cgroup; `rstwatch enforce --existing`
   on a cgroup with a connection made before it started, one made after, and one outside (checked
-  with getsockopt inside the application, `rw_ka_probe`); a start without a readable kernel config.
+  with getsockopt inside the application, `rw_ka_probe`); a start without a readable kernel
+  config; `rstwatch verify`, whose programs are compared with those of the built objects
+  (`check.py --list-programs` reads every program and its section from each `*.bpf.o`): none
+  may fail, each one left out must name what is lost and the verifier's reason, and the set left
+  out must be the row's `left_out=`.
 
 ## Kernel differences the code handles
 
@@ -689,15 +875,20 @@ def main():
     ap.add_argument("--expect", default="")
     ap.add_argument("--package", default="?")
     ap.add_argument("--version", default="?")
+    ap.add_argument("--suite", default="?")
     ap.add_argument("--qemu-rc", type=int, default=0)
     ap.add_argument("--vm-ms", type=int, default=0)
     ap.add_argument("--fetch-ms", type=int, default=0)
     ap.add_argument("--json")
+    ap.add_argument("--programs", help="JSON of --list-programs: the programs verify must report")
+    ap.add_argument("--list-programs", action="store_true")
     ap.add_argument("--verbose", action="store_true")
     ap.add_argument("--docs")
     ap.add_argument("--readme")
     ap.add_argument("results", nargs="*")
     args = ap.parse_args()
+    if args.list_programs:
+        return cmd_list_programs(args.results)
     if args.docs:
         return cmd_docs(args)
     if not (args.name and args.serial):

@@ -267,6 +267,13 @@ timeout 120 rstwatch trace --duration 1s --events reset >$T/noconfig.ndjson 2>$T
 fact noconfig_rc $?
 mv $T/kconfig.hidden "/boot/config-$(uname -r)"
 
+# ---- verify: every program of every object loads or is left out with its
+# reason (the checker compares the set with the build's objects) ----
+t_verify=$(now_ms)
+timeout 300 rstwatch verify >$T/verify.ndjson 2>$T/verify.err
+fact verify_rc $?
+fact verify_ms $(($(now_ms) - t_verify))
+
 fact scenario_ms $(($(now_ms) - t0))
 section trace $T/trace.ndjson
 section trace.err $T/trace.ndjson.err
@@ -280,6 +287,8 @@ section enforce $T/enforce.ndjson
 section enforce.err $T/enforce.err
 section noconfig $T/noconfig.ndjson
 section noconfig.err $T/noconfig.err
+section verify $T/verify.ndjson
+section verify.err $T/verify.err
 echo "@@RW-DONE"
 sync
 poweroff -f
