@@ -58,7 +58,7 @@ FEATURES = [
      "no bpf_sock_from_file before 5.11"),
     ("enf_caller", "enforce", "enforce: owners of new sockets", "owners of connections made "
      "while enforcing (sockops naming the calling task)", "enf_caller",
-     "sockops programs may not call bpf_get_current_pid_tgid/_uid_gid/_comm (not even 6.12); "
+     "sockops programs may not call bpf_get_current_pid_tgid/_uid_gid/_comm (6.12 no, 7.2 yes); "
      "keepalive_enforced has process null for them"),
     ("cgroup", "cgroup", "cgroups", "cgroup v2 of each socket and the --cgroup filter "
      "(descendants included)", None, None),
