@@ -852,12 +852,17 @@ of qemu time.
   (`cfg_sockopt_caller`), options are credited to the socket's recorded owner, and rstwatch
   prints a warning.
 - `rstwatch enforce`: sockops programs may not call `bpf_get_current_pid_tgid`, `_uid_gid`
-  or `_comm` on any of these kernels (6.12 refuses `_uid_gid` with "program of this type cannot
+  or `_comm` on 5.10, 6.1 and 6.12 (7.2 allows them, and `keepalive_enforced` names the process
+  of connections made while enforcing there; 6.12 refuses `_uid_gid` with "program of this type cannot
   use helper", a message libbpf 1.1's `libbpf_probe_bpf_helper` does not recognise, so rstwatch
   probes with its own three-instruction program); `bpf_sock_from_file` arrived in 5.11 (guarded
   with `bpf_core_enum_value_exists`); 5.10 refuses `bpf_setsockopt` in `iter/tcp`, so
   `--existing` is dropped there after a failed load names that program. Each is a warning on
   stderr; keepalive is enforced on every kernel of the matrix.
+- Debian's 7.x kernel packages (unstable) are split: `linux-image-<release>` is a stub that
+  depends on `linux-binary-<release>` (the signed `vmlinuz` in `/usr/lib/modules/<release>/`)
+  and `linux-base-<release>` (its `config`); the matrix fetches those parts, or
+  `linux-binary-unsigned-<release>` while the signed build has not reached the suite.
 - libbpf refuses to load a program with a `__kconfig` extern when neither
   `/boot/config-$(uname -r)` nor `/proc/config.gz` exists; rstwatch then measures `CONFIG_HZ`
   from jiffies and hands it to libbpf as `kconfig`.
