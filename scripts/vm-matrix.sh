@@ -411,6 +411,13 @@ mapfile -t bpf_objects < <(find "$build_dir" -name '*.bpf.o' -path '*/bpf/*' | s
 ((${#bpf_objects[@]})) || die_env "no BPF objects (*.bpf.o) under $build_dir/bpf"
 /usr/bin/python3 scripts/vm/check.py --list-programs "${bpf_objects[@]}" >"$work/programs.json" ||
     die_env "cannot list the programs of ${bpf_objects[*]}"
+# The checker checks itself first (a second): a check that cannot fail would
+# pass every kernel.
+if ! /usr/bin/python3 scripts/vm/test_check.py "${bpf_objects[@]}" >"$work/test_check.log" 2>&1; then
+    cat "$work/test_check.log" >&2
+    echo "vm-matrix: the self-test of scripts/vm/check.py failed" >&2
+    exit 1
+fi
 
 t_pack=$(date +%s%N)
 root=$work/initramfs
