@@ -407,8 +407,13 @@ done
 build_ms=$(ms_since "$t_build")
 # The programs of each BPF object as built: `rstwatch verify` in every guest
 # must report exactly these (scripts/vm/check.py --programs).
-mapfile -t bpf_objects < <(find "$build_dir" -name '*.bpf.o' -path '*/bpf/*' | sort)
-((${#bpf_objects[@]})) || die_env "no BPF objects (*.bpf.o) under $build_dir/bpf"
+# The objects are the linked ones, each beside the skeleton generated from it
+# (NAME.bpf.o and NAME.skel.h; cmake/BpfObject.cmake).
+bpf_objects=()
+while read -r skel; do
+    [ -f "${skel%.skel.h}.bpf.o" ] && bpf_objects+=("${skel%.skel.h}.bpf.o")
+done < <(find "$build_dir" -name '*.skel.h' | sort)
+((${#bpf_objects[@]})) || die_env "no BPF objects (NAME.bpf.o beside NAME.skel.h) under $build_dir"
 /usr/bin/python3 scripts/vm/check.py --list-programs "${bpf_objects[@]}" >"$work/programs.json" ||
     die_env "cannot list the programs of ${bpf_objects[*]}"
 # The checker checks itself first (a second): a check that cannot fail would
