@@ -643,6 +643,7 @@ def cmd_check(args):
                        "version": args.version, "suite": args.suite, "hz": expect.get("hz"), "vm_ms": args.vm_ms,
                        "fetch_ms": args.fetch_ms, "scenario_ms": int((facts.get("scenario_ms") or [0])[0]),
                        "agent_ready_ms": int((facts.get("agent_ready_ms") or [0])[0]),
+                       "verify_ms": int((facts.get("verify_ms") or [0])[0]),
                        "checks": len(c.rows), "failed": len(failed), "features": features,
                        "agent_warnings": warnings, "verify": verify,
                        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")},
@@ -761,12 +762,15 @@ def cmd_docs(args):
         "",
     ] + table + ["", "What each kernel was checked for:", ""] + feature_table(results) + [
         "",
-        "| Kernel | boot + scenarios under qemu (s) | agent start in the guest (ms) | CONFIG_HZ | agent warnings |",
-        "|---|---|---|---|---|",
+        "| Kernel | boot + scenarios under qemu (s) | agent start in the guest (ms) | `rstwatch verify` in the "
+        "guest (ms) | CONFIG_HZ | agent warnings |",
+        "|---|---|---|---|---|---|",
     ]
     for r in results:
         warn = "<br>".join(w.replace("|", "\\|") for w in r["agent_warnings"]) or "none"
-        body.append(f"| {r['name']} | {r['vm_ms'] / 1000:.1f} | {r['agent_ready_ms']} | {r['hz']} | {warn} |")
+        verify_ms = r.get("verify_ms", "-") if (r.get("verify") or {}).get("available") else "-"
+        body.append(f"| {r['name']} | {r['vm_ms'] / 1000:.1f} | {r['agent_ready_ms']} | {verify_ms} | {r['hz']} "
+                    f"| {warn} |")
     body += [END, ""]
     with open(args.docs, "w") as f:
         f.write("\n".join(body) + KERNELS_MD_TAIL)
