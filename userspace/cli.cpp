@@ -602,6 +602,12 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     report->add_option("inputs", r_inputs,
                        "NDJSON files, plain or gzip (default: stdin; - is stdin)");
 
+    // verify
+    auto *verify = app.add_subcommand(
+        "verify", "Load every BPF program into the running kernel and say which it refuses");
+    RawOutput v_out;
+    add_output_flags(verify, v_out, false);
+
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
@@ -743,6 +749,10 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
             o.root = d_root;
         }
         o.all_netns = d_all_netns;
+        res.command = std::move(o);
+    } else if (verify->parsed()) {
+        VerifyOptions o;
+        o.out = finish_output(v_out);
         res.command = std::move(o);
     } else if (report->parsed()) {
         ReportOptions o;
