@@ -36,7 +36,7 @@ cd "$(dirname "$0")/.."
 #                   kernel (optional ones the verifier refuses); any other
 #                   program must load
 KERNELS=(
-    "5.10 bullseye linux-image-cloud-amd64      reason=0 closed_rst=0 caller=0 enf_caller=0 enf_existing=0 enf_seed=0 left_out=enforce:rw_enf_clamp+enforce:rw_enf_seed"
+    "5.10 bullseye linux-image-cloud-amd64      reason=0 closed_rst=0 caller=0 enf_caller=0 enf_existing=0 enf_seed=0 left_out=enforce:rw_enf_clamp+enforce:rw_enf_seed+enforce:rw_enf_existing"
     "6.1  bookworm linux-image-cloud-amd64      reason=0 closed_rst=0 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
     "6.12 bookworm linux-image-6.12-cloud-amd64 reason=1 closed_rst=1 caller=1 enf_caller=0 enf_existing=1 enf_seed=1"
     "sid  unstable newest                      reason=1 closed_rst=1 caller=1 enf_caller=1 enf_existing=1 enf_seed=1"

@@ -29,10 +29,11 @@ int run_verify(const VerifyOptions &o) {
         tc.emit |= RW_EMIT_KEEPALIVE;
         merge_statuses(rows, "trace", Tracer(tc, hz).program_statuses());
     }
-    {
-        // enforce with every program: --mode always --existing.
+    // enforce in both modes, with --existing: the mode changes what the
+    // verifier sees of the shared code.
+    for (auto mode : {RW_ENF_MODE_UNSET_ONLY, RW_ENF_MODE_ALWAYS}) {
         EnforceSetup es;
-        es.cfg.mode = RW_ENF_MODE_ALWAYS;
+        es.cfg.mode = mode;
         es.cfg.idle_s = 60;
         es.cfg.cgroup_level = -1;
         es.existing = true;

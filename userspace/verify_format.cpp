@@ -20,8 +20,8 @@ void merge_statuses(std::vector<VerifyRow> &rows, const std::string &object,
         });
         if (it == rows.end())
             rows.push_back({object, st});
-        else if (st.loaded && !it->st.loaded)
-            it->st = st;
+        else if (!st.loaded && it->st.loaded)
+            it->st = st; // refused in one configuration: the commands using it lose it
     }
 }
 

@@ -22,7 +22,8 @@ struct VerifyRow {
 std::string_view verify_status(const ProgramStatus &st);
 
 // Adds `statuses` of `object` to `rows`; a program asked for by several
-// configurations counts as loaded if any of them loaded it.
+// configurations counts as loaded only if every one of them loaded it (5.10
+// refuses rw_enf_existing in one enforce mode and not the other).
 void merge_statuses(std::vector<VerifyRow> &rows, const std::string &object,
                     const std::vector<ProgramStatus> &statuses);
 

@@ -50,27 +50,30 @@ TEST(LoadFailure, NoProgramNamedMeansNone) {
 
 #include "rstwatch/verify_format.hpp"
 
-// rstwatch verify: a program loaded by any configuration counts as loaded; the
-// exit status follows the essential ones only.
+// rstwatch verify: a program refused by any configuration counts as refused;
+// the exit status follows the essential ones only.
 TEST(VerifyFormat, MergesConfigurationsAndCountsStatuses) {
     std::vector<VerifyRow> rows;
     ProgramStatus cg{
         "rw_cgroup_setsockopt", "cgroup/setsockopt", false, false, "tracking", "R1 invalid"};
     ProgramStatus rst{"rw_tcp_send_reset", "tp_btf/tcp_send_reset", true, true, "", ""};
-    merge_statuses(rows, "trace", {rst, cg});
     cg.loaded = true;
+    merge_statuses(rows, "trace", {rst, cg});
+    cg.loaded = false;
     merge_statuses(rows, "trace", {rst, cg});
     ProgramStatus sockops{"rw_enf_sockops", "sockops", true, false, "", "unknown func"};
     ProgramStatus owners{"rw_enf_owners", "iter/task_file", false, false, "owners", "R2"};
     merge_statuses(rows, "enforce", {sockops, owners});
     ASSERT_EQ(rows.size(), 4u);
-    EXPECT_EQ(verify_status(rows[1].st), "loaded"); // the second configuration loaded it
+    EXPECT_EQ(verify_status(rows[0].st), "loaded");
+    EXPECT_EQ(verify_status(rows[1].st), "left_out"); // the second configuration refused it
+    EXPECT_EQ(rows[1].st.reason, "R1 invalid");
     EXPECT_EQ(verify_status(rows[2].st), "failed");
     EXPECT_EQ(verify_status(rows[3].st), "left_out");
     VerifyCounts c = count_statuses(rows);
-    EXPECT_EQ(c.loaded, 2u);
+    EXPECT_EQ(c.loaded, 1u);
     EXPECT_EQ(c.failed, 1u);
-    EXPECT_EQ(c.left_out, 1u);
+    EXPECT_EQ(c.left_out, 2u);
 
     std::string out;
     format_verify(out, rows, Format::json, "h", "6.18.44", 0);
@@ -80,6 +83,6 @@ TEST(VerifyFormat, MergesConfigurationsAndCountsStatuses) {
               std::string::npos)
         << out;
     EXPECT_NE(out.find(R"("event":"verify_summary")"), std::string::npos);
-    EXPECT_NE(out.find(R"("programs":4,"loaded":2,"left_out":1,"failed":1})"), std::string::npos)
+    EXPECT_NE(out.find(R"("programs":4,"loaded":1,"left_out":2,"failed":1})"), std::string::npos)
         << out;
 }
