@@ -10,7 +10,9 @@
  *   passive establishment sets SO_KEEPALIVE and TCP_KEEPIDLE/INTVL/CNT.
  * - cgroup/setsockopt (--mode always only): lowers a later TCP_KEEPIDLE above
  *   --idle on an established connection.
- * - iter/task_file (start-up): owners of sockets that existed before we attached.
+ * - iter/task_file + iter/tcp (start-up): owners of sockets that existed before
+ *   we attached; the first finds who holds each socket, the second stores it on
+ *   the socket (see rw_enf_owners for why it takes two passes).
  * - iter/tcp (--existing): applies the settings to established connections;
  *   the kernel allows bpf_setsockopt from this iterator (it holds the socket lock).
  *
@@ -64,6 +66,16 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } enf_counters SEC(".maps");
+
+/* Owners found by the task_file pass, keyed by socket address, until the
+ * iter/tcp pass stores them on the sockets. Userspace empties it afterwards. */
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, struct rw_owner);
+} enf_seed SEC(".maps");
 
 /* Who owns a socket, stored on the socket itself: freed with it, and copied to
  * every connection accepted from a listener (BPF_F_CLONE), because a passive
@@ -337,16 +349,23 @@ int rw_enf_clamp(struct bpf_sockopt *ctx) {
 /* ---- iterators (start-up) ---- */
 
 /* Owners of the cgroup's sockets that existed before we attached: the first
- * process found holding each (usually the parent of a fork). An owner learnt
- * at connect()/listen() is never replaced. */
+ * process found holding each (usually the parent of a fork).
+ *
+ * Two passes, because the socket reached from a file is not one the helpers
+ * accept: `sock->sk` is a pointer walked from a field, which verifiers from
+ * 6.18.44 on mark untrusted, and bpf_sk_storage_get (and even the
+ * bpf_skc_to_* casts) refuse it ("R2 type=untrusted_ptr_"). This pass only reads
+ * through it and records the owner by socket address; rw_enf_seed, an iter/tcp
+ * program whose socket is trusted, stores it on the socket. */
 SEC("iter/task_file")
 int rw_enf_owners(struct bpf_iter__task_file *ctx) {
     struct task_struct *task = ctx->task;
     struct file *file = ctx->file;
-    struct enf_owner init = {};
+    struct rw_owner owner = {};
     struct socket *sock;
     struct sock *sk;
     __u16 family;
+    __u64 key;
     __u8 state;
 
     if (!task || !file) return 0;
@@ -355,22 +374,48 @@ int rw_enf_owners(struct bpf_iter__task_file *ctx) {
     if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_sock_from_file)) return 0;
     sock = bpf_sock_from_file(file);
     if (!sock) return 0;
-    sk = sock->sk;
+    sk = BPF_CORE_READ(sock, sk);
     if (!sk || !rw_is_tcp(sk)) return 0;
     family = BPF_CORE_READ(sk, __sk_common.skc_family);
     state = BPF_CORE_READ(sk, __sk_common.skc_state);
     if ((family != AF_INET && family != AF_INET6) || state == TCP_CLOSE) return 0;
     if (!rw_sock_in_cgroup(sk, enf_cfg.cgroup_id, enf_cfg.cgroup_level)) return 0;
 
-    init.owner.pid = BPF_CORE_READ(task, tgid);
-    init.owner.uid = BPF_CORE_READ(task, cred, uid.val);
-    BPF_CORE_READ_STR_INTO(&init.owner.comm, task, group_leader, comm);
+    owner.pid = BPF_CORE_READ(task, tgid);
+    owner.uid = BPF_CORE_READ(task, cred, uid.val);
+    BPF_CORE_READ_STR_INTO(&owner.comm, task, group_leader, comm);
     /* Connections accepted later from this listener inherit the owner. */
-    init.owner.how = state == TCP_LISTEN ? RW_OWNER_LISTENER : RW_OWNER_SEEDED;
-    init.owner.cgroup_id = rw_sock_cgroup_id(sk);
-    init.netns = rw_sock_netns(sk);
-    if (bpf_sk_storage_get(&enf_owners, sk, &init, BPF_SK_STORAGE_GET_F_CREATE))
+    owner.how = state == TCP_LISTEN ? RW_OWNER_LISTENER : RW_OWNER_SEEDED;
+    key = (__u64)sk;
+    /* The first holder found wins. */
+    bpf_map_update_elem(&enf_seed, &key, &owner, BPF_NOEXIST);
+    return 0;
+}
+
+/* Second pass, once per network namespace the cgroup's tasks use: stores the
+ * owners found above on their sockets (BPF_F_CLONE then hands a listener's owner
+ * to every connection accepted from it). An owner learnt at connect()/listen()
+ * is never replaced: the storage is created only where there is none. */
+SEC("iter/tcp")
+int rw_enf_seed(struct bpf_iter__tcp *ctx) {
+    struct sock_common *skc = ctx->sk_common;
+    struct enf_owner init = {};
+    struct rw_owner *found;
+    struct tcp_sock *tp;
+    __u64 key;
+
+    if (!skc) return 0;
+    tp = bpf_skc_to_tcp_sock(skc);
+    if (!tp) return 0;
+    key = (__u64)tp;
+    found = bpf_map_lookup_elem(&enf_seed, &key);
+    if (!found) return 0;
+    init.owner = *found;
+    init.owner.cgroup_id = rw_sock_cgroup_id((const struct sock *)tp);
+    init.netns = rw_sock_netns((const struct sock *)tp);
+    if (bpf_sk_storage_get(&enf_owners, tp, &init, BPF_SK_STORAGE_GET_F_CREATE))
         enf_count(RW_ENF_CNT_SEEDED);
+    bpf_map_delete_elem(&enf_seed, &key);
     return 0;
 }
 

@@ -189,6 +189,9 @@ inline std::vector<BadCli> bad_cli_cases(const BadCliEnv &env) {
         {{"doctor", "--format", "xml"}, {"--format", "'xml'"}},
         {{"doctor", "--all-netns=maybe"}, {"--all-netns"}},
         {{"doctor", "--pid", "1"}, {"--pid"}},
+        // verify
+        {{"verify", "--format", "xml"}, {"--format", "'xml'"}},
+        {{"verify", "--pid", "1"}, {"--pid"}},
         // report
         {{"report", "--middlebox-timeout", "soon"}, {"--middlebox-timeout", "'soon'"}},
         {{"report", "--format", "csv"}, {"--format", "'csv'"}},

@@ -619,3 +619,112 @@ TEST(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
     EXPECT_EQ(ka_of(*p, "client"), (Ka{0, def.idle, def.intvl, def.cnt}));
     EXPECT_EQ(p->wait(), 0);
 }
+
+namespace {
+
+// Sets an environment variable for the children started while it lives.
+class ScopedEnv {
+  public:
+    ScopedEnv(const char *name, const std::string &value) : name_(name) {
+        setenv(name, value.c_str(), 1);
+    }
+    ~ScopedEnv() { unsetenv(name_); }
+
+  private:
+    const char *name_;
+};
+
+// Whether an ELF file asks for a dynamic loader (has a PT_INTERP header).
+bool is_dynamic(const std::string &path) {
+    return sh("readelf -l '" + path + "' 2>&1").find("INTERP") != std::string::npos;
+}
+
+} // namespace
+
+// Issue 16's case: a statically linked program (as a Go binary is), connected
+// before enforcement started, gets keepalive from --existing: no LD_PRELOAD
+// tool can reach it. Also the regression test for kernels whose verifier
+// refuses the socket walked from a file (6.18.44): the owner is still found.
+TEST(Enforce, ExistingRescuesAStaticBinarysOpenConnection) {
+    RW_REQUIRE_BPF();
+    EnforcedCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const std::string bin = RW_KA_PROBE_STATIC_BIN;
+    ASSERT_FALSE(is_dynamic(bin)) << bin << " should be statically linked";
+    const Defaults def;
+    auto early = std::make_unique<Child>(
+        in_cgroup(cg, {bin, "--name", "rw_static_cli", "--wait-line"}), true);
+    Conn c = connect_probe(*early);
+    early->expect("waiting");
+    {
+        Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--existing"});
+        EXPECT_EQ(enf.start()["programs_left_out"], json::array()) << enf.start().dump();
+        EXPECT_GE(enf.start()["owners_seeded"].get<int>(), 3) << enf.start().dump();
+        // What the kernel holds, seen from outside the process: ss shows the timer.
+        std::string ss = sh(
+            "ss -tno state established '( sport = :" + std::to_string(c.client_port) + " )' 2>&1");
+        EXPECT_NE(ss.find("timer:(keepalive"), std::string::npos) << ss;
+        early->write_stdin("go\n");
+        EXPECT_EQ(ka_of(*early, "client"), (Ka{1, 45, def.intvl, def.cnt}));
+        EXPECT_EQ(ka_of(*early, "server"), (Ka{1, 45, def.intvl, def.cnt}));
+        EXPECT_EQ(early->wait(), 0);
+
+        auto events = enf.stop();
+        auto client = enforced_at(events, c.client_port);
+        ASSERT_EQ(client.size(), 1u) << json(events).dump(2);
+        expect_enforced(client[0], "existing", early->pid(), "rw_static_cli", "seeded", cg,
+                        c.client_port, c.server_port, ka_json(false, def.idle, def.intvl, def.cnt),
+                        ka_json(true, 45, def.intvl, def.cnt), false);
+    }
+    expect_no_program_of_ours(cg);
+}
+
+// A kernel that refuses an optional program (forced here) costs what that
+// program does and nothing else: one warning names it, enforce_start lists it,
+// and new connections still get keepalive.
+TEST(Enforce, RefusedOptionalProgramIsLeftOutAndTheRestWorks) {
+    RW_REQUIRE_BPF();
+    EnforcedCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    const Defaults def;
+    ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_enf_owners");
+    Enforce enf({"--cgroup", cg.rel(), "--idle", "30s"});
+    const json left = enf.start()["programs_left_out"];
+    ASSERT_EQ(left.size(), 1u) << enf.start().dump();
+    EXPECT_EQ(left[0]["program"], "rw_enf_owners");
+    EXPECT_EQ(left[0]["section"], "iter/task_file");
+    EXPECT_NE(left[0]["lost"].get<std::string>().find("existed before enforcement"),
+              std::string::npos);
+    EXPECT_FALSE(left[0]["reason"].get<std::string>().empty());
+    EXPECT_EQ(enf.start()["owners_seeded"], 0);
+
+    auto probe = probe_in(cg, {"--name", "rw_enf_after"});
+    Conn c = connect_probe(*probe);
+    EXPECT_EQ(ka_of(*probe, "client"), (Ka{1, 30, def.intvl, def.cnt}));
+    EXPECT_EQ(probe->wait(), 0);
+    auto events = enf.stop();
+    EXPECT_EQ(enforced_at(events, c.client_port).size(), 1u) << json(events).dump(2);
+    const std::string err = enf.child().stderr_text();
+    const std::string warn = "refused the BPF program rw_enf_owners (iter/task_file), left out";
+    auto first = err.find(warn);
+    EXPECT_NE(first, std::string::npos) << err;
+    EXPECT_EQ(err.find(warn, first + 1), std::string::npos) << "warned twice: " << err;
+}
+
+// The essential program refused: exit 3, naming it and the kernel's reason;
+// nothing is left attached.
+TEST(Enforce, RefusedEssentialProgramFailsWithTheVerifiersReason) {
+    RW_REQUIRE_BPF();
+    EnforcedCgroup cg;
+    RW_REQUIRE_CGROUP(cg);
+    ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_enf_sockops");
+    Child c({rstwatch_bin(), "enforce", "--cgroup", cg.rel(), "--idle", "30s"});
+    EXPECT_TRUE(c.read_all(20s).empty());
+    EXPECT_EQ(c.wait(20s), 3);
+    const std::string err = c.stderr_text();
+    EXPECT_NE(err.find("loading the enforce BPF programs into the kernel failed"),
+              std::string::npos)
+        << err;
+    EXPECT_NE(err.find("prog 'rw_enf_sockops'"), std::string::npos) << err;
+    expect_no_program_of_ours(cg);
+}

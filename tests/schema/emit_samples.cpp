@@ -6,6 +6,7 @@
 #include "doctor/doctor.hpp"
 #include "enforce/format.hpp"
 #include "output/format.hpp"
+#include "output/verify_format.hpp"
 
 using namespace rstwatch;
 
@@ -16,6 +17,10 @@ int main() {
 
     SessionStart ss{ts,  "0.0.0",  "6.18.0", 42, {"reset", "timeout", "summary"}, "cgroup", true,
                     250, 8u << 20, 3,        12};
+    f->session_start(out, ss);
+    // A kernel that refused an optional program.
+    ss.left_out.push_back({"rw_iter_sockets", "iter/task_file", "owners of earlier connections",
+                           "R2 type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_"});
     f->session_start(out, ss);
 
     Diagnosis dx{Verdict::keepalive_disabled, "explanation"};
@@ -98,6 +103,10 @@ int main() {
                     "/sys/fs/bpf/rstwatch/enforce/cg5711",
                     12};
     ef->start(out, st);
+    st.left_out.push_back({"rw_enf_owners", "iter/task_file", "owners of earlier connections",
+                           "R2 type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_"});
+    ef->start(out, st);
+    st.left_out.clear();
     st.settings.interval_s.reset();
     st.settings.probes.reset();
     st.settings.dry_run = true;
@@ -166,6 +175,17 @@ int main() {
     doctor::append_json(out, conns, {4026531840u, ""}, ts, "schema-host");
     doctor::Check skipped = doctor::connections_skipped("not running as root");
     doctor::append_json(out, skipped, {4026531840u, ""}, ts, "schema-host");
+    // rstwatch verify: loaded, left out, failed.
+    std::vector<VerifyRow> rows;
+    ProgramStatus ok{"rw_enf_sockops", "sockops", true, true, "", ""};
+    ProgramStatus left{
+        "rw_enf_owners",         "iter/task_file", false, false, "owners of earlier connections",
+        "R2 type=untrusted_ptr_"};
+    ProgramStatus failed{"rw_tcp_send_reset",       "tp_btf/tcp_send_reset", true, false, "",
+                         "unknown func bpf_foo#999"};
+    merge_statuses(rows, "enforce", {ok, left});
+    merge_statuses(rows, "trace", {failed});
+    format_verify(out, rows, Format::json, "schema-host", "6.18.0", ts);
     std::cout << out;
     return 0;
 }

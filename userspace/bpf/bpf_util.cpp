@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
@@ -104,6 +105,20 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) t
 void install_libbpf_logging() {
     libbpf_set_print(libbpf_print);
 }
+
+namespace {
+
+void clear_libbpf_warnings() {
+    std::lock_guard<std::mutex> lock(g_warn_mu);
+    g_warnings.clear();
+}
+
+std::vector<std::string> libbpf_warning_lines() {
+    std::lock_guard<std::mutex> lock(g_warn_mu);
+    return {g_warnings.begin(), g_warnings.end()};
+}
+
+} // namespace
 
 std::string libbpf_recent_warnings(std::size_t max_lines) {
     std::lock_guard<std::mutex> lock(g_warn_mu);
@@ -538,6 +553,119 @@ unsigned hz_fallback() {
     utsname u{};
     uname(&u);
     return kernel_config_readable(u.release) ? 0 : measure_hz();
+}
+
+// ---- optional programs ----
+
+LoadFailure parse_load_failure(const std::vector<std::string> &log) {
+    LoadFailure f;
+    static const std::string_view kPrefix = "prog '", kSuffix = "': failed to load";
+    std::size_t failed_at = log.size();
+    for (std::size_t i = log.size(); i-- > 0;) {
+        std::string_view l = log[i];
+        auto p = l.find(kPrefix);
+        if (p == l.npos) continue;
+        auto q = l.find(kSuffix, p + kPrefix.size());
+        if (q == l.npos) continue;
+        f.program = std::string(l.substr(p + kPrefix.size(), q - p - kPrefix.size()));
+        failed_at = i;
+        break;
+    }
+    if (f.program.empty()) return f;
+    // The verifier's log ends with its statistics; the line before them says why.
+    auto trim = [](std::string_view l) {
+        while (!l.empty() && (l.front() == ' ' || l.front() == '\t'))
+            l.remove_prefix(1);
+        while (!l.empty() && (l.back() == ' ' || l.back() == '\r'))
+            l.remove_suffix(1);
+        return l;
+    };
+    for (std::size_t i = failed_at; i-- > 0;) {
+        std::string_view l = trim(log[i]);
+        if (l.empty() || l.rfind("processed ", 0) == 0 || l.rfind("verification time", 0) == 0 ||
+            l.rfind("stack depth", 0) == 0 || l.rfind("-- END PROG LOAD LOG", 0) == 0 ||
+            l.rfind("libbpf: prog '" + f.program + "': -- END", 0) == 0)
+            continue;
+        if (l.rfind("-- BEGIN PROG LOAD LOG", 0) == 0 || l.find("-- BEGIN PROG LOAD LOG") != l.npos)
+            break;
+        if (l.rfind("libbpf: ", 0) == 0) l.remove_prefix(8);
+        f.reason = std::string(l);
+        break;
+    }
+    if (f.reason.empty()) f.reason = trim(log[failed_at]);
+    return f;
+}
+
+namespace {
+
+// RSTWATCH_TEST_REFUSE_PROGRAMS: the named programs are loaded as socket
+// filters, which the kernel refuses for every program rstwatch has.
+void refuse_for_tests(bpf_object *obj) {
+    const char *env = std::getenv("RSTWATCH_TEST_REFUSE_PROGRAMS");
+    if (!env || !*env) return;
+    std::string list = std::string(",") + env + ",";
+    bpf_program *p = nullptr;
+    while ((p = bpf_object__next_program(obj, p)))
+        if (list.find(std::string(",") + bpf_program__name(p) + ",") != std::string::npos)
+            bpf_program__set_type(p, BPF_PROG_TYPE_SOCKET_FILTER);
+}
+
+} // namespace
+
+std::vector<LeftOutProgram>
+load_leaving_out(const std::function<bpf_object *(const std::vector<std::string> &)> &open,
+                 const std::function<int()> &load, const std::vector<OptionalProgram> &optional,
+                 std::string_view what) {
+    std::vector<LeftOutProgram> left;
+    std::vector<std::string> off;
+    // Each round leaves out one more program, so this ends.
+    for (;;) {
+        bpf_object *obj = open(off);
+        refuse_for_tests(obj);
+        clear_libbpf_warnings();
+        int err = load();
+        if (!err) return left;
+        LoadFailure f = parse_load_failure(libbpf_warning_lines());
+        auto opt = std::find_if(optional.begin(), optional.end(),
+                                [&](const OptionalProgram &o) { return o.name == f.program; });
+        const bool again = std::find(off.begin(), off.end(), f.program) != off.end();
+        if (f.program.empty() || opt == optional.end() || again)
+            throw explain_load_failure(obj, what, err);
+        const bpf_program *prog = bpf_object__find_program_by_name(obj, f.program.c_str());
+        LeftOutProgram l{f.program, prog ? bpf_program__section_name(prog) : "", opt->lost,
+                         f.reason};
+        if (!l.lost.empty())
+            log_warn("kernel " + kernel_release() + " refused the BPF program " + l.program + " (" +
+                     l.section + "), left out: " + l.lost + ". The verifier said: " + l.reason);
+        left.push_back(std::move(l));
+        off.push_back(f.program);
+    }
+}
+
+std::vector<ProgramStatus> program_statuses(const bpf_object *obj,
+                                            const std::vector<OptionalProgram> &optional,
+                                            const std::vector<LeftOutProgram> &left_out) {
+    std::vector<ProgramStatus> out;
+    bpf_program *p = nullptr;
+    while ((p = bpf_object__next_program(obj, p))) {
+        const std::string name = bpf_program__name(p);
+        auto l = std::find_if(left_out.begin(), left_out.end(),
+                              [&](const LeftOutProgram &x) { return x.program == name; });
+        if (!bpf_program__autoload(p) && l == left_out.end()) continue; // not asked for
+        auto o = std::find_if(optional.begin(), optional.end(),
+                              [&](const OptionalProgram &x) { return x.name == name; });
+        ProgramStatus st;
+        st.program = name;
+        st.section = bpf_program__section_name(p);
+        st.essential = o == optional.end() || o->lost.empty();
+        st.loaded = bpf_program__fd(p) >= 0;
+        if (!st.loaded && l != left_out.end()) {
+            st.lost = l->lost;
+            st.reason = l->reason;
+        }
+        out.push_back(std::move(st));
+    }
+    return out;
 }
 
 } // namespace rstwatch

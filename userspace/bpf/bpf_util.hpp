@@ -15,6 +15,7 @@
 
 #include "bpf/caps.hpp"
 #include "event/kernel_facts.hpp"
+#include "event/left_out.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 
@@ -71,6 +72,44 @@ std::string libbpf_recent_warnings(std::size_t max_lines = 25);
 // Maps a failed libbpf call (negative errno) to an Error that says what failed
 // and how to fix it. `what` names the step: "loading BPF programs", ...
 Error bpf_failure(std::string_view what, int err);
+
+// A program a command can do without, and what the user loses when the running
+// kernel refuses it ("owners of connections made before enforcement").
+struct OptionalProgram {
+    std::string name;
+    std::string lost;
+};
+
+// Loads a BPF object, leaving out the optional programs the running kernel
+// refuses, so that one optional program cannot take a whole command down when a
+// kernel update makes the verifier stricter. `open` (re)opens and configures the
+// object with the autoload of the named programs off and returns it; `load`
+// loads it. A failed load cannot be retried on the same object, so each refusal
+// costs one reopen (only on kernels that refuse something). An essential program
+// or anything else failing throws explain_load_failure(obj, what, err). Each
+// program left out is warned about once, naming what is lost and why.
+//
+// RSTWATCH_TEST_REFUSE_PROGRAMS=name,... makes the kernel refuse the named
+// programs (they are loaded as the wrong program type): for tests of this path.
+std::vector<LeftOutProgram>
+load_leaving_out(const std::function<bpf_object *(const std::vector<std::string> &left_out)> &open,
+                 const std::function<int()> &load, const std::vector<OptionalProgram> &optional,
+                 std::string_view what);
+
+// Every program of `obj` that was asked for (autoload on, or left out), with
+// its fate. A program is essential unless `optional` lists it with what is lost.
+std::vector<ProgramStatus> program_statuses(const bpf_object *obj,
+                                            const std::vector<OptionalProgram> &optional,
+                                            const std::vector<LeftOutProgram> &left_out);
+
+// The program named in libbpf's "prog 'NAME': failed to load" among `log`'s
+// lines, and the verifier's reason (the last line of its log that is not a
+// statistic); empty when the log names none. Pure: unit-tested on real logs.
+struct LoadFailure {
+    std::string program;
+    std::string reason;
+};
+LoadFailure parse_load_failure(const std::vector<std::string> &log);
 
 // Checks that BPF can work at all (BTF present); throws EnvironmentError.
 void require_btf();

@@ -123,11 +123,13 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     RawEnforce e;
     RawDoctor d;
     RawReport r;
+    RawVerify v;
     auto *trace = add_trace_command(app, t);
     auto *audit = add_audit_command(app, a);
     auto *enforce = add_enforce_command(app, e);
     auto *doctor = add_doctor_command(app, d);
     auto *report = add_report_command(app, r);
+    auto *verify = add_verify_command(app, v);
 
     check_words_before_subcommand(app, args);
     if (!run_parser(app, args, out)) return {std::nullopt, 0, verbose};
@@ -151,6 +153,8 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
         res.command = finish_enforce(e);
     } else if (doctor->parsed()) {
         res.command = finish_doctor(d);
+    } else if (verify->parsed()) {
+        res.command = finish_verify(v);
     } else if (report->parsed()) {
         res.command = finish_report(r);
     }

@@ -260,6 +260,13 @@ CLI::App *add_report_command(CLI::App &app, RawReport &r) {
     return report;
 }
 
+CLI::App *add_verify_command(CLI::App &app, RawVerify &r) {
+    auto *verify = app.add_subcommand(
+        "verify", "Load every BPF program into the running kernel and say which it refuses");
+    add_output_flags(verify, r.out, false);
+    return verify;
+}
+
 TraceOptions finish_trace(const RawTrace &r) {
     TraceOptions o;
     o.out = finish_output(r.out);
@@ -323,6 +330,12 @@ ReportOptions finish_report(const RawReport &r) {
     o.inputs = r.inputs;
     if (!r.middlebox.empty())
         o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+    return o;
+}
+
+VerifyOptions finish_verify(const RawVerify &r) {
+    VerifyOptions o;
+    o.out = finish_output(r.out);
     return o;
 }
 

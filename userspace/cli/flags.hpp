@@ -55,6 +55,9 @@ struct RawReport {
     std::string middlebox;
     std::vector<std::string> inputs;
 };
+struct RawVerify {
+    RawOutput out;
+};
 
 // Each declares a subcommand and its flags on `app`, bound to `r`.
 CLI::App *add_trace_command(CLI::App &app, RawTrace &r);
@@ -62,6 +65,7 @@ CLI::App *add_audit_command(CLI::App &app, RawAudit &r);
 CLI::App *add_enforce_command(CLI::App &app, RawEnforce &r);
 CLI::App *add_doctor_command(CLI::App &app, RawDoctor &r);
 CLI::App *add_report_command(CLI::App &app, RawReport &r);
+CLI::App *add_verify_command(CLI::App &app, RawVerify &r);
 
 // Each validates what was typed; throws UsageError naming the flag.
 TraceOptions finish_trace(const RawTrace &r);
@@ -69,6 +73,7 @@ AuditOptions finish_audit(const RawAudit &r);
 EnforceOptions finish_enforce(const RawEnforce &r);
 DoctorOptions finish_doctor(const RawDoctor &r);
 ReportOptions finish_report(const RawReport &r);
+VerifyOptions finish_verify(const RawVerify &r);
 
 // --config: every `key = value` becomes `--key value` for the options the
 // command line did not set (the command line wins). Returns which flags came

@@ -10,5 +10,6 @@ int run_audit(const AuditOptions &opts);
 int run_enforce(const EnforceOptions &opts);
 int run_doctor(const DoctorOptions &opts);
 int run_report(const ReportOptions &opts);
+int run_verify(const VerifyOptions &opts);
 
 } // namespace rstwatch

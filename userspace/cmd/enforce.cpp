@@ -77,12 +77,13 @@ int run_install(const EnforceOptions &o) {
     setup.existing = o.existing;
     Enforcer enf(setup, hz_fallback());
     enf.attach(o.cgroup_dir);
-    const std::uint64_t seeded = enf.seed_owners();
+    const auto namespaces = cgroup_network_namespaces(o.cgroup_dir);
+    const std::uint64_t seeded = enf.seed_owners(namespaces);
     if (o.pin) enf.pin(pin_dir);
 
     std::optional<ExistingResult> existing;
     if (o.existing) {
-        existing = enf.apply_existing(cgroup_network_namespaces(o.cgroup_dir));
+        existing = enf.apply_existing(namespaces);
         for (const auto &why : existing->skipped)
             log_warn("--existing: skipped a network namespace of the cgroup: " + why);
     }
@@ -107,7 +108,8 @@ int run_install(const EnforceOptions &o) {
                        seeded,
                        std::nullopt,
                        o.pin ? pin_dir : std::string(),
-                       std::uint32_t((t_ready - t_start) / 1'000'000)};
+                       std::uint32_t((t_ready - t_start) / 1'000'000),
+                       enf.left_out()};
     if (existing)
         start.existing = ExistingSummary{existing->records.size(), existing->namespaces,
                                          std::uint32_t(existing->skipped.size())};

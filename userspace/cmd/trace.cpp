@@ -138,7 +138,8 @@ class TraceSession {
                         tracer_.hz(),
                         o_.ringbuf_size,
                         seeded,
-                        std::uint32_t((t_ready_ - t_start_) / 1'000'000)};
+                        std::uint32_t((t_ready_ - t_start_) / 1'000'000),
+                        tracer_.left_out()};
         fmt_->session_start(out_.buf(), ss);
         out_.flush();
         if (metrics_) {

@@ -192,28 +192,38 @@ Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup
                  ": cgroup/setsockopt programs cannot name the calling task; lowered "
                  "TCP_KEEPIDLE calls are credited to the socket's recorded owner");
 
-    existing_ok_ = setup.existing;
-    int err = load(setup, hz_fallback, caller_sockops, caller_sockopt);
-    // --existing needs bpf_setsockopt from iter/tcp, which older kernels refuse
-    // (5.10: "unknown func bpf_setsockopt"): enforce new connections anyway.
-    if (err && existing_ok_ &&
-        libbpf_recent_warnings(400).find("prog 'rw_enf_existing': failed to load") !=
-            std::string::npos) {
-        log_warn("kernel " + kernel_release() +
-                 ": iter/tcp programs cannot call bpf_setsockopt, so --existing cannot change "
-                 "connections made before enforcement; new connections are enforced");
-        existing_ok_ = false;
-        err = load(setup, hz_fallback, caller_sockops, caller_sockopt);
-    }
-    if (err) throw bpf_failure("loading the enforce BPF programs into the kernel", err);
+    // Only sockops is essential: it is what gives new connections keepalive.
+    optional_ = {
+        {"rw_enf_owners", "owners of connections that existed before enforcement started are "
+                          "not found (keepalive is still enforced)"},
+        {"rw_enf_seed", "owners of connections that existed before enforcement started are not "
+                        "found (keepalive is still enforced)"},
+        {"rw_enf_existing", "--existing cannot change connections made before enforcement; new "
+                            "connections are enforced"},
+        {"rw_enf_clamp", "TCP_KEEPIDLE values above --idle that applications set on established "
+                         "connections are not lowered (--mode always); new connections are "
+                         "enforced"},
+    };
+    if (setup.verify) optional_.push_back({"rw_enf_sockops", ""}); // reported, essential
+    left_out_ = load_leaving_out(
+        [&](const std::vector<std::string> &off) {
+            open_configured(setup, hz_fallback, caller_sockops, caller_sockopt, off);
+            return skel_->obj;
+        },
+        [&] { return enforce_bpf::load(skel_.get()); }, optional_,
+        "loading the enforce BPF programs into the kernel");
+    auto loaded = [&](const bpf_program *p) { return bpf_program__fd(p) >= 0; };
+    existing_ok_ = setup.existing && loaded(skel_->progs.rw_enf_existing);
+    seed_ok_ = loaded(skel_->progs.rw_enf_owners) && loaded(skel_->progs.rw_enf_seed);
+    clamp_ok_ = cfg_.mode == RW_ENF_MODE_ALWAYS && loaded(skel_->progs.rw_enf_clamp);
     if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
         throw Error(Exit::runtime, "enforce BPF object and rstwatch disagree on the record layout");
     hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
                                                       : skel_->rodata->cfg_hz_fallback;
 }
 
-int Enforcer::load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
-                   bool caller_sockopt) {
+void Enforcer::open_configured(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
+                               bool caller_sockopt, const std::vector<std::string> &left_out) {
     // Without a readable kernel config libbpf needs CONFIG_HZ handed over.
     const std::string kconfig = kconfig_for(hz_fallback);
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
@@ -232,8 +242,10 @@ int Enforcer::load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_
     // The setsockopt clamp exists only in always mode: unset-only never
     // overrides a value the application chose.
     bpf_program__set_autoload(skel_->progs.rw_enf_clamp, cfg_.mode == RW_ENF_MODE_ALWAYS);
-    bpf_program__set_autoload(skel_->progs.rw_enf_existing, existing_ok_);
-    return enforce_bpf::load(skel_.get());
+    bpf_program__set_autoload(skel_->progs.rw_enf_existing, setup.existing);
+    for (const auto &name : left_out)
+        if (bpf_program *p = bpf_object__find_program_by_name(skel_->obj, name.c_str()))
+            bpf_program__set_autoload(p, false);
 }
 
 Enforcer::~Enforcer() = default;
@@ -244,8 +256,7 @@ void Enforcer::attach(const std::string &cgroup_dir) {
         throw EnvironmentError("cannot open the cgroup " + cgroup_dir + ": " + errno_text(errno));
     std::vector<std::pair<std::string, bpf_program *>> progs = {
         {"sockops", skel_->progs.rw_enf_sockops}};
-    if (cfg_.mode == RW_ENF_MODE_ALWAYS)
-        progs.emplace_back("setsockopt", skel_->progs.rw_enf_clamp);
+    if (clamp_ok_) progs.emplace_back("setsockopt", skel_->progs.rw_enf_clamp);
     for (auto &[name, prog] : progs) {
         // A BPF link: other programs on the cgroup keep running (multi-attach),
         // and the kernel detaches it if rstwatch dies without cleaning up.
@@ -272,42 +283,21 @@ std::vector<std::uint8_t> Enforcer::run_iterator(int link_fd, const char *what) 
     return out;
 }
 
-std::uint64_t Enforcer::seed_owners() {
-    LinkPtr it(bpf_program__attach_iter(skel_->progs.rw_enf_owners, nullptr));
-    if (!it) throw bpf_failure("creating the socket owner iterator (iter/task_file)", errno);
-    auto before = counters()[RW_ENF_CNT_SEEDED];
-    run_iterator(bpf_link__fd(it.get()), "socket owner");
-    return counters()[RW_ENF_CNT_SEEDED] - before;
-}
-
-ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces) {
-    ExistingResult res;
-    if (!existing_ok_) return res; // not on this kernel (warned at load)
-    LinkPtr it(bpf_program__attach_iter(skel_->progs.rw_enf_existing, nullptr));
-    if (!it) throw bpf_failure("creating the TCP iterator (iter/tcp)", errno);
-    const int link_fd = bpf_link__fd(it.get());
-
-    auto decode = [&](const std::vector<std::uint8_t> &bytes) {
-        std::string why;
-        std::size_t used = decode_stream(
-            bytes.data(), bytes.size(),
-            [&](const Record &r) {
-                if (const auto *e = std::get_if<rw_enforce>(&r)) res.records.push_back(*e);
-            },
-            &why);
-        if (!why.empty() || used != bytes.size())
-            throw Error(Exit::runtime, "malformed TCP iterator record: " +
-                                           (why.empty() ? std::string("truncated") : why));
-    };
-
+// Runs an iterator in each namespace and hands its output to `on_bytes`. The
+// iterator walks the network namespace of the thread that creates it: enter a
+// namespace in a thread of its own, never in ours. Namespaces that cannot be
+// entered are listed in `skipped`; returns the number scanned.
+std::uint32_t
+Enforcer::run_per_netns(int link_fd, const char *what, const std::vector<NetnsRef> &namespaces,
+                        const std::function<void(std::vector<std::uint8_t>)> &on_bytes,
+                        std::vector<std::string> &skipped) {
+    std::uint32_t scanned = 0;
     for (const auto &ns : namespaces) {
         if (ns.own) {
-            decode(run_iterator(link_fd, "TCP"));
-            ++res.namespaces;
+            on_bytes(run_iterator(link_fd, what));
+            ++scanned;
             continue;
         }
-        // The iterator walks the network namespace of the thread that creates
-        // it: enter the namespace in a thread of its own, never in ours.
         std::vector<std::uint8_t> bytes;
         std::exception_ptr failure;
         std::string skip;
@@ -319,7 +309,7 @@ ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces)
                            "): " + errno_text(errno);
                     return;
                 }
-                bytes = run_iterator(link_fd, "TCP");
+                bytes = run_iterator(link_fd, what);
             } catch (...) {
                 failure = std::current_exception();
             }
@@ -327,12 +317,61 @@ ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces)
         t.join();
         if (failure) std::rethrow_exception(failure);
         if (!skip.empty()) {
-            res.skipped.push_back(skip);
+            skipped.push_back(skip);
             continue;
         }
-        decode(bytes);
-        ++res.namespaces;
+        on_bytes(std::move(bytes));
+        ++scanned;
     }
+    return scanned;
+}
+
+std::uint64_t Enforcer::seed_owners(const std::vector<NetnsRef> &namespaces) {
+    if (!seed_ok_) return 0; // left out on this kernel (warned at load)
+    // Pass 1: who holds each socket of the cgroup (by socket address).
+    LinkPtr files(bpf_program__attach_iter(skel_->progs.rw_enf_owners, nullptr));
+    if (!files) throw bpf_failure("creating the socket owner iterator (iter/task_file)", errno);
+    run_iterator(bpf_link__fd(files.get()), "socket owner");
+    // Pass 2: store each owner on its socket, in every namespace of the cgroup.
+    LinkPtr tcp(bpf_program__attach_iter(skel_->progs.rw_enf_seed, nullptr));
+    if (!tcp) throw bpf_failure("creating the socket owner iterator (iter/tcp)", errno);
+    const auto before = counters()[RW_ENF_CNT_SEEDED];
+    std::vector<std::string> skipped;
+    run_per_netns(
+        bpf_link__fd(tcp.get()), "socket owner", namespaces, [](std::vector<std::uint8_t>) {},
+        skipped);
+    for (const auto &why : skipped)
+        log_warn("owners of earlier connections: skipped a network namespace of the cgroup: " +
+                 why);
+    // Entries left are sockets that closed meanwhile or live in a namespace we
+    // could not enter: free them, nothing will read them.
+    const int fd = bpf_map__fd(skel_->maps.enf_seed);
+    std::uint64_t key = 0;
+    while (bpf_map_get_next_key(fd, nullptr, &key) == 0)
+        if (bpf_map_delete_elem(fd, &key) != 0) break;
+    return counters()[RW_ENF_CNT_SEEDED] - before;
+}
+
+ExistingResult Enforcer::apply_existing(const std::vector<NetnsRef> &namespaces) {
+    ExistingResult res;
+    if (!existing_ok_) return res; // not on this kernel (warned at load)
+    LinkPtr it(bpf_program__attach_iter(skel_->progs.rw_enf_existing, nullptr));
+    if (!it) throw bpf_failure("creating the TCP iterator (iter/tcp)", errno);
+    res.namespaces = run_per_netns(
+        bpf_link__fd(it.get()), "TCP", namespaces,
+        [&](std::vector<std::uint8_t> bytes) {
+            std::string why;
+            std::size_t used = decode_stream(
+                bytes.data(), bytes.size(),
+                [&](const Record &r) {
+                    if (const auto *e = std::get_if<rw_enforce>(&r)) res.records.push_back(*e);
+                },
+                &why);
+            if (!why.empty() || used != bytes.size())
+                throw Error(Exit::runtime, "malformed TCP iterator record: " +
+                                               (why.empty() ? std::string("truncated") : why));
+        },
+        res.skipped);
     return res;
 }
 
@@ -403,9 +442,13 @@ EnforceCounters Enforcer::counters() const {
     return c;
 }
 
+std::vector<ProgramStatus> Enforcer::program_statuses() const {
+    return rstwatch::program_statuses(skel_->obj, optional_, left_out_);
+}
+
 std::vector<std::string> Enforcer::programs() const {
     std::vector<std::string> out{"sockops"};
-    if (cfg_.mode == RW_ENF_MODE_ALWAYS) out.emplace_back("setsockopt");
+    if (clamp_ok_) out.emplace_back("setsockopt");
     return out;
 }
 

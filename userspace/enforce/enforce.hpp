@@ -57,6 +57,8 @@ struct EnforceSetup {
     rw_enforce_config cfg{};
     std::uint32_t ringbuf_bytes = 1u << 20;
     bool existing = false; // --existing: load the TCP iterator too
+    // `rstwatch verify`: every refused program is recorded instead of ending the load.
+    bool verify = false;
 };
 
 // One network namespace in which --existing runs the TCP iterator.
@@ -88,9 +90,9 @@ class Enforcer {
     // Attaches sockops (and, in always mode, cgroup/setsockopt) to the cgroup
     // directory as BPF links: multi-attach, detached by the kernel if we die.
     void attach(const std::string &cgroup_dir);
-    // Records the owners of the cgroup's sockets that existed before attach.
-    // Returns the number of sockets found.
-    std::uint64_t seed_owners();
+    // Records the owners of the cgroup's sockets that existed before attach,
+    // in each of `namespaces`. Returns the number of sockets found.
+    std::uint64_t seed_owners(const std::vector<NetnsRef> &namespaces);
     // --existing: runs the TCP iterator in each namespace.
     ExistingResult apply_existing(const std::vector<NetnsRef> &namespaces);
     // Pins every link under dir (created). On failure removes what it pinned.
@@ -109,14 +111,28 @@ class Enforcer {
     EnforceCounters counters() const;
     // "sockops", and "setsockopt" in always mode.
     std::vector<std::string> programs() const;
+    // Every program this configuration asked for, and its fate (`rstwatch verify`).
+    std::vector<ProgramStatus> program_statuses() const;
+    // Optional programs the running kernel refused (see load_leaving_out).
+    const std::vector<LeftOutProgram> &left_out() const { return left_out_; }
     unsigned hz() const { return hz_; }
 
   private:
-    // Opens, configures and loads the object; the libbpf error, 0 on success.
-    int load(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
-             bool caller_sockopt);
-    bool existing_ok_ = false; // the TCP iterator is loaded (--existing, kernel allows it)
+    // Opens and configures the object (into skel_), with the autoload of the
+    // programs in `left_out` off.
+    void open_configured(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
+                         bool caller_sockopt, const std::vector<std::string> &left_out);
     std::vector<std::uint8_t> run_iterator(int link_fd, const char *what);
+    std::uint32_t run_per_netns(int link_fd, const char *what,
+                                const std::vector<NetnsRef> &namespaces,
+                                const std::function<void(std::vector<std::uint8_t>)> &on_bytes,
+                                std::vector<std::string> &skipped);
+
+    bool existing_ok_ = false; // the TCP iterator is loaded (--existing, kernel allows it)
+    bool seed_ok_ = false;     // both owner iterators are loaded
+    bool clamp_ok_ = false;    // cgroup/setsockopt is loaded (--mode always)
+    std::vector<OptionalProgram> optional_;
+    std::vector<LeftOutProgram> left_out_;
 
     SkelPtr<enforce_bpf> skel_;
     rw_enforce_config cfg_{};

@@ -72,6 +72,7 @@ class JsonEnforceFormatter final : public EnforceFormatter {
         }
         opt_str(w, "pinned", e.pinned);
         w.field_unum("startup_ms", e.startup_ms);
+        json_fields::programs_left_out(w, e.left_out);
         end(w, out);
     }
 

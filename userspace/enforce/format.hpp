@@ -14,6 +14,7 @@
 #include "util/cgroup_fs.hpp"
 #include "event/options.hpp"
 #include "rstwatch/records.h"
+#include "event/left_out.hpp"
 
 namespace rstwatch {
 
@@ -55,6 +56,7 @@ struct EnforceStart {
     std::optional<ExistingSummary> existing; // absent without --existing
     std::string pinned;                      // pin directory; empty when not pinned
     std::uint32_t startup_ms = 0;
+    std::vector<LeftOutProgram> left_out; // optional programs the kernel refused
 };
 
 struct EnforceStop {

@@ -13,6 +13,7 @@
 #include "util/cgroup_fs.hpp"
 #include "event/event_kind.hpp"
 #include "rstwatch/records.h"
+#include "event/left_out.hpp"
 
 namespace rstwatch {
 
@@ -74,6 +75,7 @@ struct SessionStart {
     std::uint64_t ringbuf_bytes;
     std::uint64_t seeded_sockets;
     std::uint32_t startup_ms;
+    std::vector<LeftOutProgram> left_out; // optional programs the kernel refused
 };
 
 struct ProcessSummary {

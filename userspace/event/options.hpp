@@ -114,7 +114,12 @@ struct ReportOptions {
 
 struct VersionOptions {};
 
-using Command =
-    std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
+// rstwatch verify: every BPF program of every object, loaded once.
+struct VerifyOptions {
+    OutputOptions out;
+};
+
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions,
+                             ReportOptions, VerifyOptions>;
 
 } // namespace rstwatch

@@ -93,6 +93,7 @@ class JsonFormatter final : public Formatter {
         w.field_bool("kernel_reason_available", e.kernel_reason_available);
         w.field_unum("hz", e.hz).field_unum("ringbuf_bytes", e.ringbuf_bytes);
         w.field_unum("seeded_sockets", e.seeded_sockets).field_unum("startup_ms", e.startup_ms);
+        programs_left_out(w, e.left_out);
         end(w, out);
     }
 

@@ -107,4 +107,15 @@ void keepalive(JsonWriter &w, const rw_keepalive &ka) {
     w.end_object();
 }
 
+void programs_left_out(JsonWriter &w, const std::vector<LeftOutProgram> &left) {
+    w.key("programs_left_out").begin_array();
+    for (const auto &l : left) {
+        w.begin_object();
+        w.field("program", l.program).field("section", l.section);
+        w.field("lost", l.lost).field("reason", l.reason);
+        w.end_object();
+    }
+    w.end_array();
+}
+
 } // namespace rstwatch::json_fields

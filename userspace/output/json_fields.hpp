@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "util/clock.hpp"
-#include "util/cgroup_fs.hpp"
 #include "event/events.hpp"
+#include "event/left_out.hpp"
+#include "util/cgroup_fs.hpp"
+#include "util/clock.hpp"
 #include "util/json_writer.hpp"
 #include "rstwatch/records.h"
 
@@ -43,5 +45,9 @@ void cgroup(JsonWriter &w, const CgroupInfo *cg);
 void owner(JsonWriter &w, const rw_owner &o, const CgroupInfo *cg);
 // "keepalive": {enabled, idle_s, interval_s, probes, source, user_timeout_ms}
 void keepalive(JsonWriter &w, const rw_keepalive &ka);
+
+// "programs_left_out": [{program, section, lost, reason}], the optional BPF
+// programs the running kernel refused (session_start, enforce_start).
+void programs_left_out(JsonWriter &w, const std::vector<LeftOutProgram> &left);
 
 } // namespace rstwatch::json_fields

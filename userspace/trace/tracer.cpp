@@ -1,5 +1,6 @@
 #include "trace/tracer.hpp"
 
+#include <algorithm>
 #include <bpf/bpf.h>
 #include <cerrno>
 #include <cstring>
@@ -55,53 +56,16 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     require_btf();
     const std::string release = kernel_release();
 
-    // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
-    // the value measured from jiffies.
-    const std::string kconfig = kconfig_for(hz_fallback);
-    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
-    trace_bpf *raw = trace_bpf::open(&open_opts);
-    if (!raw) throw bpf_failure("opening the trace BPF object", errno);
-    skel_.reset(raw);
-
-    // ---- configure (between open and load) ----
-    auto *ro = skel_->rodata;
-    ro->cfg_emit = cfg.emit;
-    ro->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
-    ro->cfg_wakeup_bytes = cfg.wakeup_bytes ? cfg.wakeup_bytes : cfg.ringbuf_bytes / 4;
-    ro->cfg_filter_pid = cfg.filter.pid;
-    ro->cfg_filter_port = cfg.filter.port;
-    ro->cfg_filter_netns = cfg.filter.netns;
-    ro->cfg_filter_min_idle_ms = cfg.filter.min_idle_ms;
-    ro->cfg_filter_cgroup_id = cfg.filter.cgroup_id;
-    ro->cfg_filter_cgroup_level = cfg.filter.cgroup_level;
-    if (!cfg.filter.comm.empty()) {
-        ro->cfg_filter_comm_on = true;
-        std::strncpy(const_cast<char *>(ro->cfg_filter_comm), cfg.filter.comm.c_str(),
-                     RW_COMM_LEN - 1);
-    }
-
     if (cfg.attach) {
-        bpf_map__set_max_entries(skel_->maps.rw_events, cfg.ringbuf_bytes);
-        bpf_map__set_max_entries(skel_->maps.rw_socks, cfg.max_sockets);
-        bpf_map__set_max_entries(skel_->maps.rw_tuples, cfg.max_sockets);
         hook_ = (cfg.emit & RW_EMIT_KEEPALIVE) ? SockoptHook::syscall : cfg.sockopt_hook;
         if (hook_ == SockoptHook::cgroup && cgroup2_mount_point().empty()) {
             log_warn("no cgroup v2 mount: setsockopt calls are not tracked (keepalive state still "
                      "comes from each socket at reset time)");
             hook_ = SockoptHook::none;
         }
-    } else {
-        // Audit: only the iterator runs; keep every map minimal.
-        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
-        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
-            set_prog(p, p == skel_->progs.rw_iter_sockets);
     }
-    if (cfg.attach) {
-        set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
-        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
-        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
-    }
+    open_object(hz_fallback);
+    configure(cfg, hz_fallback, {});
 
     // ---- check what loading needs, so a failure names it (exit 3, nothing loaded) ----
     // Before the feature probes below: they load programs too, and a missing
@@ -124,25 +88,114 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
                      "keepalive options are credited to the socket's recorded owner and an "
                      "accepted socket keeps its listener's owner (--events keepalive names the "
                      "caller)");
-            ro->cfg_sockopt_caller = false;
+            sockopt_caller_ = false;
         }
-        set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
     }
 
-    // ---- load ----
-    if (int err = trace_bpf::load(skel_.get()))
-        throw explain_load_failure(skel_->obj, "loading the trace BPF programs into the kernel",
-                                   err);
+    // ---- load, leaving out what this kernel refuses and the command can do without ----
+    optional_ = optional_programs(cfg);
+    bool first = true;
+    left_out_ = load_leaving_out(
+        [&](const std::vector<std::string> &off) {
+            if (!first) open_object(hz_fallback);
+            first = false;
+            configure(cfg, hz_fallback, off);
+            return skel_->obj;
+        },
+        [&] { return trace_bpf::load(skel_.get()); }, optional_,
+        "loading the trace BPF programs into the kernel");
     if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
         throw Error(Exit::runtime, "BPF object and rstwatch disagree on the record layout");
     hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
                                                       : skel_->rodata->cfg_hz_fallback;
+    if (hook_ == SockoptHook::cgroup && bpf_program__fd(skel_->progs.rw_cgroup_setsockopt) < 0)
+        hook_ = SockoptHook::none; // refused (warned by the loader)
+    if (cfg.load_only) return;
 
     // ---- attach ----
-    LinkPtr iter(bpf_program__attach_iter(skel_->progs.rw_iter_sockets, nullptr));
-    if (!iter) throw bpf_failure("creating the socket iterator (iter/task_file)", errno);
-    iter_link_ = std::move(iter);
+    if (bpf_program__fd(skel_->progs.rw_iter_sockets) >= 0) {
+        LinkPtr iter(bpf_program__attach_iter(skel_->progs.rw_iter_sockets, nullptr));
+        if (!iter) throw bpf_failure("creating the socket iterator (iter/task_file)", errno);
+        iter_link_ = std::move(iter);
+    }
     if (cfg.attach) attach_all(cfg);
+}
+
+void Tracer::open_object(unsigned hz_fallback) {
+    // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
+    // the value measured from jiffies.
+    const std::string kconfig = kconfig_for(hz_fallback);
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    skel_.reset();
+    trace_bpf *raw = trace_bpf::open(&open_opts);
+    if (!raw) throw bpf_failure("opening the trace BPF object", errno);
+    skel_.reset(raw);
+}
+
+void Tracer::configure(const TracerConfig &cfg, unsigned hz_fallback,
+                       const std::vector<std::string> &left_out) {
+    auto *ro = skel_->rodata;
+    ro->cfg_emit = cfg.emit;
+    ro->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;
+    ro->cfg_wakeup_bytes = cfg.wakeup_bytes ? cfg.wakeup_bytes : cfg.ringbuf_bytes / 4;
+    ro->cfg_filter_pid = cfg.filter.pid;
+    ro->cfg_filter_port = cfg.filter.port;
+    ro->cfg_filter_netns = cfg.filter.netns;
+    ro->cfg_filter_min_idle_ms = cfg.filter.min_idle_ms;
+    ro->cfg_filter_cgroup_id = cfg.filter.cgroup_id;
+    ro->cfg_filter_cgroup_level = cfg.filter.cgroup_level;
+    ro->cfg_sockopt_caller = sockopt_caller_;
+    if (!cfg.filter.comm.empty()) {
+        ro->cfg_filter_comm_on = true;
+        std::strncpy(const_cast<char *>(ro->cfg_filter_comm), cfg.filter.comm.c_str(),
+                     RW_COMM_LEN - 1);
+    }
+
+    if (cfg.attach) {
+        bpf_map__set_max_entries(skel_->maps.rw_events, cfg.ringbuf_bytes);
+        bpf_map__set_max_entries(skel_->maps.rw_socks, cfg.max_sockets);
+        bpf_map__set_max_entries(skel_->maps.rw_tuples, cfg.max_sockets);
+        set_prog(skel_->progs.rw_cgroup_setsockopt, hook_ == SockoptHook::cgroup);
+        set_prog(skel_->progs.rw_sys_enter_setsockopt, hook_ == SockoptHook::syscall);
+        set_prog(skel_->progs.rw_sys_exit_setsockopt, hook_ == SockoptHook::syscall);
+    } else {
+        // Audit: only the iterator runs; keep every map minimal.
+        bpf_map__set_max_entries(skel_->maps.rw_events, 4096);
+        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));)
+            set_prog(p, p == skel_->progs.rw_iter_sockets);
+    }
+    for (const auto &name : left_out)
+        if (bpf_program *p = bpf_object__find_program_by_name(skel_->obj, name.c_str()))
+            set_prog(p, false);
+}
+
+std::vector<OptionalProgram> Tracer::optional_programs(const TracerConfig &cfg) const {
+    std::vector<OptionalProgram> out;
+    // Resets and the lifecycle (owners, timeouts) are what trace is; the
+    // iterator is all that audit is.
+    if (cfg.attach) {
+        out.push_back({"rw_iter_sockets",
+                       "owners of connections made before rstwatch started are unknown, and "
+                       "audit records and end-of-session summaries list no open connections"});
+        out.push_back({"rw_cgroup_setsockopt",
+                       "setsockopt calls are not tracked (keepalive state still comes from each "
+                       "socket at reset time)"});
+    }
+    if (cfg.load_only) {
+        // `rstwatch verify`: every refusal is reported, none ends the run.
+        for (bpf_program *p = nullptr; (p = bpf_object__next_program(skel_->obj, p));) {
+            std::string name = bpf_program__name(p);
+            if (std::none_of(out.begin(), out.end(),
+                             [&](const OptionalProgram &o) { return o.name == name; }))
+                out.push_back({name, ""}); // empty `lost`: essential
+        }
+    }
+    return out;
+}
+
+std::vector<ProgramStatus> Tracer::program_statuses() const {
+    return rstwatch::program_statuses(skel_->obj, optional_, left_out_);
 }
 
 Tracer::~Tracer() = default;
@@ -188,6 +241,7 @@ void Tracer::attach_all(const TracerConfig &) {
 }
 
 std::size_t Tracer::scan(bool seed, const std::function<void(const rw_snapshot &)> &on_snapshot) {
+    if (!iter_link_) return 0; // left out on this kernel (warned at load)
     skel_->bss->iter_seed = seed;
     skel_->bss->iter_snapshot = bool(on_snapshot);
     UniqueFd fd(bpf_iter_create(bpf_link__fd(iter_link_.get())));

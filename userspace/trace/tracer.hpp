@@ -44,6 +44,9 @@ struct TracerConfig {
     bool attach = true;
     // Which setsockopt hook; `syscall` is forced when keepalive events are wanted.
     SockoptHook sockopt_hook = SockoptHook::cgroup;
+    // Load the programs and attach nothing (`rstwatch verify`); every refused
+    // program is recorded instead of ending the load.
+    bool load_only = false;
     // For messages: "rstwatch trace is missing CAP_BPF ...".
     std::string command = "rstwatch trace";
 };
@@ -91,7 +94,16 @@ class Tracer {
     unsigned hz() const { return hz_; }
     SockoptHook sockopt_hook() const { return hook_; }
 
+    // Optional programs the running kernel refused (see load_leaving_out).
+    const std::vector<LeftOutProgram> &left_out() const { return left_out_; }
+    // Every program of the object this configuration asked for, and its fate.
+    std::vector<ProgramStatus> program_statuses() const;
+
   private:
+    void open_object(unsigned hz_fallback);
+    void configure(const TracerConfig &cfg, unsigned hz_fallback,
+                   const std::vector<std::string> &left_out);
+    std::vector<OptionalProgram> optional_programs(const TracerConfig &cfg) const;
     void attach_all(const TracerConfig &cfg);
 
     SkelPtr<trace_bpf> skel_;
@@ -101,6 +113,9 @@ class Tracer {
     std::unique_ptr<RingReader> ring_;
     unsigned hz_ = 0;
     SockoptHook hook_ = SockoptHook::none;
+    bool sockopt_caller_ = true; // cfg_sockopt_caller: the kernel lets the hook name the caller
+    std::vector<OptionalProgram> optional_;
+    std::vector<LeftOutProgram> left_out_;
 };
 
 } // namespace rstwatch

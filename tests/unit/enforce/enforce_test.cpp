@@ -292,7 +292,16 @@ TEST(EnforceFormat, StartStopAndRemovedJson) {
                        R"("cgroup_id":9,"mode":"unset-only","idle_s":30,"interval_s":null,)"
                        R"("probes":3,"dry_run":false,"programs":["sockops"],"owners_seeded":4,)"
                        R"("existing":{"connections":2,"namespaces":1,"namespaces_skipped":0},)"
-                       R"("pinned":null,"startup_ms":5})"),
+                       R"("pinned":null,"startup_ms":5,"programs_left_out":[]})"),
+              std::string::npos)
+        << out;
+    out.clear();
+    st.left_out.push_back({"rw_enf_owners", "iter/task_file", "owners of earlier connections",
+                           "R2 type=untrusted_ptr_"});
+    f->start(out, st);
+    EXPECT_NE(out.find(R"("programs_left_out":[{"program":"rw_enf_owners",)"
+                       R"("section":"iter/task_file","lost":"owners of earlier connections",)"
+                       R"("reason":"R2 type=untrusted_ptr_"}]})"),
               std::string::npos)
         << out;
 
