@@ -8,18 +8,11 @@
 #include <sys/stat.h>
 
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace rstwatch {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    const char *ws = " \t\r";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(ws);
-    return s.substr(b, e - b + 1);
-}
 
 bool valid_key(std::string_view k) {
     if (k.empty() || k.front() == '-') return false;

@@ -12,12 +12,14 @@
 #include <vector>
 
 #include <bpf/libbpf.h>
+#include <cerrno>
 
 #include "bpf/caps.hpp"
 #include "event/kernel_facts.hpp"
 #include "event/left_out.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "rstwatch/records.h"
 
 namespace rstwatch {
 
@@ -156,6 +158,28 @@ bool kernel_knows_helper(const char *name);
 // (without one libbpf refuses to load any __kconfig extern, even a weak one):
 // "CONFIG_HZ=<hz_fallback>"; empty when hz_fallback is 0 (config readable).
 std::string kconfig_for(unsigned hz_fallback);
+
+// The two ends of a skeleton's load, the same for every object: open with
+// kconfig_for(hz_fallback) handed to libbpf ("opening the <what> BPF object"
+// on failure), and after the load check that the object was built with this
+// rstwatch's record layout and return the CONFIG_HZ it runs with (libbpf's
+// __kconfig value, else the fallback configured in rodata).
+template <class Skel> SkelPtr<Skel> open_skeleton(unsigned hz_fallback, std::string_view what) {
+    const std::string kconfig = kconfig_for(hz_fallback);
+    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    Skel *raw = Skel::open(&open_opts);
+    if (!raw) throw bpf_failure("opening the " + std::string(what) + " BPF object", errno);
+    return SkelPtr<Skel>(raw);
+}
+// `object` names it in the error ("enforce BPF object and rstwatch disagree ...").
+template <class Skel> unsigned checked_hz(const Skel &skel, std::string_view object) {
+    if (skel.rodata->rw_abi_version != RW_ABI_VERSION)
+        throw Error(Exit::runtime,
+                    std::string(object) + " and rstwatch disagree on the record layout");
+    return skel.kconfig && skel.kconfig->CONFIG_HZ ? unsigned(skel.kconfig->CONFIG_HZ)
+                                                   : skel.rodata->cfg_hz_fallback;
+}
 
 // CONFIG_HZ (100, 250, 300 or 1000) that explains the kernel's jiffies counter
 // at `monotonic_s` seconds of CLOCK_MONOTONIC; nullopt when it cannot tell

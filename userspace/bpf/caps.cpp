@@ -3,12 +3,14 @@
 #include <array>
 #include <cerrno>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace rstwatch {
 
@@ -104,7 +106,14 @@ std::uint64_t effective_caps() {
     __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
     // No glibc wrapper (libcap provides one); the raw syscall needs no library.
-    if (syscall(SYS_capget, &hdr, data) != 0) return 0;
+    if (syscall(SYS_capget, &hdr, data) != 0) {
+        static bool warned = false;
+        if (!warned)
+            log_warn(std::string("cannot read this process's capabilities (capget: ") +
+                     std::strerror(errno) + "); treating them as none held");
+        warned = true;
+        return 0;
+    }
     return std::uint64_t(data[0].effective) | (std::uint64_t(data[1].effective) << 32);
 }
 

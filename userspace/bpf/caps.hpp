@@ -34,6 +34,9 @@ std::optional<int> cap_from_name(std::string_view name);
 int cap_last();
 
 // Effective capability set of this process (bit n = capability n), from capget(2).
+// The one failure policy of rstwatch: when the set cannot be read, no
+// capability counts as held (so a command names what it may lack before
+// loading anything), and a warning says the set was unreadable.
 std::uint64_t effective_caps();
 
 // One capability a command needs, and why (for the message).

@@ -4,12 +4,11 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "bpf/bpf_util.hpp"
+#include "bpf/caps.hpp"
 #include "util/clock.hpp"
 #include "cmd/commands.hpp"
 #include "enforce/enforce.hpp"
@@ -26,7 +25,7 @@ namespace rstwatch {
 namespace {
 
 void require_capabilities(EnforceAction action) {
-    std::string why = enforce_capability_problem(effective_capabilities(), action);
+    std::string why = enforce_capability_problem(effective_caps(), action);
     if (!why.empty()) throw EnvironmentError(why);
 }
 
@@ -51,6 +50,77 @@ rw_enforce_config make_config(const EnforceOptions &o) {
     c.installer_pid = std::uint32_t(getpid());
     c.started_ns = std::uint64_t(WallClock::real_now_ns());
     return c;
+}
+
+// lost records: the kernel's count of failed ring-buffer reservations, as a
+// record whenever it grew since the last one.
+struct LostTally {
+    std::uint64_t seen = 0;
+    void report(EnforceFormatter &fmt, Output &out, std::uint64_t lost_now) {
+        if (lost_now == seen) return;
+        fmt.lost(out.buf(), WallClock::real_now_ns(), lost_now - seen, lost_now);
+        seen = lost_now;
+    }
+};
+
+// Reports enforcement until a signal, --duration or a closed output; returns
+// why it ended (enforce_stop's reason).
+std::string_view run_session(Enforcer &enf, int sigfd, Output &out, EnforceFormatter &fmt,
+                             LostTally &lost, const EnforceOptions &o, std::uint64_t t_ready) {
+    SessionLoop loop(enf.ring_epoll_fd(), sigfd);
+    const std::uint64_t deadline =
+        o.duration ? t_ready + std::uint64_t(o.duration->count()) * 1'000'000 : 0;
+    std::uint64_t next_tick = t_ready + 1'000'000'000;
+    bool running = true;
+    std::string_view end_reason = "signal";
+    while (running) {
+        std::uint64_t now = WallClock::mono_now_ns();
+        std::uint64_t wake = next_tick;
+        if (deadline && deadline < wake) wake = deadline;
+        const SessionLoop::Wake w = loop.wait(SessionLoop::timeout_ms(wake, now));
+        if (w.ring) enf.consume();
+        for (unsigned i = 0; i < w.reopen; ++i)
+            out.sink().reopen();
+        if (w.stop) running = false;
+        now = WallClock::mono_now_ns();
+        if (now >= next_tick) {
+            lost.report(fmt, out, enf.counters()[RW_ENF_CNT_LOST]);
+            next_tick = now + 1'000'000'000;
+        }
+        if (deadline && now >= deadline) {
+            running = false;
+            end_reason = "duration";
+        }
+        if (!out.flush()) {
+            running = false;
+            end_reason = "output_closed";
+        }
+    }
+    return end_reason;
+}
+
+// The enforce_start record; `kernel` must outlive it (a view).
+EnforceStart start_record(const EnforceOptions &o, const EnforceSetup &setup, const Enforcer &enf,
+                          std::string_view kernel, std::uint64_t seeded,
+                          const std::optional<ExistingResult> &existing, const std::string &pin_dir,
+                          std::uint64_t startup_ms) {
+    EnforceSettings settings = EnforceSettings::from_config(setup.cfg);
+    settings.cgroup = relative_cgroup(o.cgroup_dir);
+    EnforceStart start{WallClock::real_now_ns(),
+                       RSTWATCH_VERSION,
+                       kernel,
+                       std::uint32_t(getpid()),
+                       settings,
+                       enf.programs(),
+                       seeded,
+                       std::nullopt,
+                       o.pin ? pin_dir : std::string(),
+                       std::uint32_t(startup_ms),
+                       enf.left_out()};
+    if (existing)
+        start.existing = ExistingSummary{existing->records.size(), existing->namespaces,
+                                         std::uint32_t(existing->skipped.size())};
+    return start;
 }
 
 int run_install(const EnforceOptions &o) {
@@ -97,22 +167,8 @@ int run_install(const EnforceOptions &o) {
     });
 
     const std::uint64_t t_ready = WallClock::mono_now_ns();
-    EnforceSettings settings = EnforceSettings::from_config(setup.cfg);
-    settings.cgroup = relative_cgroup(o.cgroup_dir);
-    EnforceStart start{WallClock::real_now_ns(),
-                       RSTWATCH_VERSION,
-                       uts.release,
-                       std::uint32_t(getpid()),
-                       settings,
-                       enf.programs(),
-                       seeded,
-                       std::nullopt,
-                       o.pin ? pin_dir : std::string(),
-                       std::uint32_t((t_ready - t_start) / 1'000'000),
-                       enf.left_out()};
-    if (existing)
-        start.existing = ExistingSummary{existing->records.size(), existing->namespaces,
-                                         std::uint32_t(existing->skipped.size())};
+    EnforceStart start = start_record(o, setup, enf, uts.release, seeded, existing, pin_dir,
+                                      (t_ready - t_start) / 1'000'000);
     fmt->start(out.buf(), start);
     if (existing) {
         for (const auto &r : existing->records) {
@@ -128,67 +184,10 @@ int run_install(const EnforceOptions &o) {
                                       : std::string("enforcing keepalive; Ctrl-C to stop"));
 
     std::string_view end_reason = "installed";
-    std::uint64_t lost_seen = 0;
-    auto report_lost = [&](std::uint64_t lost_now) {
-        if (lost_now == lost_seen) return;
-        fmt->lost(out.buf(), WallClock::real_now_ns(), lost_now - lost_seen, lost_now);
-        lost_seen = lost_now;
-    };
-
+    LostTally lost;
     // With --pin and no --duration the job is done: the pins keep enforcing.
-    if (!o.pin || o.duration) {
-        UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
-        auto add = [&](int fd, std::uint64_t tag) {
-            epoll_event ev{};
-            ev.events = EPOLLIN;
-            ev.data.u64 = tag;
-            if (epoll_ctl(ep.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-                throw Error(Exit::runtime, std::string("epoll_ctl: ") + std::strerror(errno));
-        };
-        add(enf.ring_epoll_fd(), 1);
-        add(sigfd.get(), 2);
-        const std::uint64_t deadline =
-            o.duration ? t_ready + std::uint64_t(o.duration->count()) * 1'000'000 : 0;
-        std::uint64_t next_tick = t_ready + 1'000'000'000;
-        bool running = true;
-        end_reason = "signal";
-        while (running) {
-            std::uint64_t now = WallClock::mono_now_ns();
-            std::uint64_t wake = next_tick;
-            if (deadline && deadline < wake) wake = deadline;
-            int timeout_ms = wake > now ? int((wake - now + 999'999) / 1'000'000) : 0;
-            epoll_event evs[4];
-            int n = epoll_wait(ep.get(), evs, 4, timeout_ms);
-            if (n < 0 && errno != EINTR)
-                throw Error(Exit::runtime, std::string("epoll_wait: ") + std::strerror(errno));
-            for (int i = 0; i < n; ++i) {
-                if (evs[i].data.u64 == 1) {
-                    enf.consume();
-                    continue;
-                }
-                signalfd_siginfo si{};
-                while (read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
-                    if (si.ssi_signo == SIGHUP)
-                        out.sink().reopen();
-                    else
-                        running = false;
-                }
-            }
-            now = WallClock::mono_now_ns();
-            if (now >= next_tick) {
-                report_lost(enf.counters()[RW_ENF_CNT_LOST]);
-                next_tick = now + 1'000'000'000;
-            }
-            if (deadline && now >= deadline) {
-                running = false;
-                end_reason = "duration";
-            }
-            if (!out.flush()) {
-                running = false;
-                end_reason = "output_closed";
-            }
-        }
-    }
+    if (!o.pin || o.duration)
+        end_reason = run_session(enf, sigfd.get(), out, *fmt, lost, o, t_ready);
 
     // Stop changing sockets (or, pinned, stop reporting), then drain what the
     // kernel already queued.
@@ -198,7 +197,7 @@ int run_install(const EnforceOptions &o) {
         enf.detach();
     if (!out.closed()) enf.consume();
     EnforceCounters c = enf.counters();
-    report_lost(c[RW_ENF_CNT_LOST]);
+    lost.report(*fmt, out, c[RW_ENF_CNT_LOST]);
     fmt->stop(out.buf(), EnforceStop{WallClock::real_now_ns(),
                                      (WallClock::mono_now_ns() - t_ready) / 1'000'000, end_reason,
                                      c, !o.pin, o.pin ? pin_dir : std::string()});

@@ -8,19 +8,13 @@
 #include <sstream>
 #include <unistd.h>
 
+#include "util/strings.hpp"
+
 namespace rstwatch::doctor {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    const char *ws = " \t\r\n";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(ws);
-    return s.substr(b, e - b + 1);
-}
 
 // Reads a small text file; empty when missing or unreadable.
 std::optional<std::string> read_file(const fs::path &p, std::size_t limit = 1 << 20) {

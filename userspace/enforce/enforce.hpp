@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bpf/bpf_util.hpp"
+#include "enforce/status.hpp"
 #include "event/options.hpp"
 #include "rstwatch/records.h"
 
@@ -19,21 +20,8 @@ struct enforce_bpf;
 
 namespace rstwatch {
 
-struct EnforceCounters {
-    std::array<std::uint64_t, RW_ENF_CNT_MAX> v{};
-    std::uint64_t operator[](rw_enf_counter c) const { return v[std::size_t(c)]; }
-    // Connections changed (or, in a dry run, that would have been).
-    std::uint64_t changed() const {
-        return v[RW_ENF_CNT_ACTIVE] + v[RW_ENF_CNT_PASSIVE] + v[RW_ENF_CNT_EXISTING] +
-               v[RW_ENF_CNT_CLAMP];
-    }
-};
-
 // ---- privileges ----
 
-// Effective capability set of this process (bit n = capability n); all ones
-// when it cannot be read, so that the kernel has the last word.
-std::uint64_t effective_capabilities();
 // Empty when `effective` holds what `action` needs; else a one-line message
 // naming each missing capability and how to grant it. Pure (unit-tested).
 std::string enforce_capability_problem(std::uint64_t effective, EnforceAction action);
@@ -122,7 +110,6 @@ class Enforcer {
     // programs in `left_out` off.
     void open_configured(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
                          bool caller_sockopt, const std::vector<std::string> &left_out);
-    std::vector<std::uint8_t> run_iterator(int link_fd, const char *what);
     std::uint32_t run_per_netns(int link_fd, const char *what,
                                 const std::vector<NetnsRef> &namespaces,
                                 const std::function<void(std::vector<std::uint8_t>)> &on_bytes,
@@ -141,32 +128,5 @@ class Enforcer {
     std::uint64_t malformed_ = 0;
     unsigned hz_ = 0;
 };
-
-// ---- --status and --remove ----
-
-// An enforcement attached somewhere on this host, found through the kernel's
-// list of BPF links (ours are recognised by program name).
-struct ActiveEnforcement {
-    std::uint64_t cgroup_id = 0;
-    std::vector<std::string> programs; // "sockops", "setsockopt"
-    std::vector<std::uint32_t> link_ids;
-    std::optional<rw_enforce_config> config; // absent: written by an incompatible rstwatch
-    std::optional<EnforceCounters> counters;
-    std::string pin_dir; // empty: not pinned (held by a running rstwatch)
-};
-
-// Needs CAP_SYS_ADMIN (the kernel restricts enumerating BPF objects to it).
-std::vector<ActiveEnforcement> list_enforcements();
-
-struct RemoveResult {
-    std::string pin_dir;
-    std::vector<std::string> removed; // names of the links detached and unpinned
-};
-// Detaches and unpins the pinned enforcement of a cgroup (nothing to do is not
-// an error: `removed` is empty).
-RemoveResult remove_pinned(std::uint64_t cgroup_id);
-
-// Whether a process is still running (for an installer pid in --status).
-bool process_running(std::uint32_t pid);
 
 } // namespace rstwatch

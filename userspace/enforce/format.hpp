@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "enforce/enforce.hpp"
+#include "enforce/status.hpp"
 #include "util/cgroup_fs.hpp"
 #include "event/options.hpp"
 #include "rstwatch/records.h"

@@ -13,6 +13,7 @@
 #include "event/decode.hpp"
 #include "util/cgroup_fs.hpp"
 #include "util/log.hpp"
+#include "bpf/maps.hpp"
 #include "trace.skel.h"
 
 namespace rstwatch {
@@ -104,10 +105,7 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
         },
         [&] { return trace_bpf::load(skel_.get()); }, optional_,
         "loading the trace BPF programs into the kernel");
-    if (skel_->rodata->rw_abi_version != RW_ABI_VERSION)
-        throw Error(Exit::runtime, "BPF object and rstwatch disagree on the record layout");
-    hz_ = skel_->kconfig && skel_->kconfig->CONFIG_HZ ? unsigned(skel_->kconfig->CONFIG_HZ)
-                                                      : skel_->rodata->cfg_hz_fallback;
+    hz_ = checked_hz(*skel_, "BPF object");
     if (hook_ == SockoptHook::cgroup && bpf_program__fd(skel_->progs.rw_cgroup_setsockopt) < 0)
         hook_ = SockoptHook::none; // refused (warned by the loader)
     if (cfg.load_only) return;
@@ -124,13 +122,8 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
 void Tracer::open_object(unsigned hz_fallback) {
     // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
     // the value measured from jiffies.
-    const std::string kconfig = kconfig_for(hz_fallback);
-    LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-    if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
     skel_.reset();
-    trace_bpf *raw = trace_bpf::open(&open_opts);
-    if (!raw) throw bpf_failure("opening the trace BPF object", errno);
-    skel_.reset(raw);
+    skel_ = open_skeleton<trace_bpf>(hz_fallback, "trace");
 }
 
 void Tracer::configure(const TracerConfig &cfg, unsigned hz_fallback,
@@ -244,34 +237,13 @@ std::size_t Tracer::scan(bool seed, const std::function<void(const rw_snapshot &
     if (!iter_link_) return 0; // left out on this kernel (warned at load)
     skel_->bss->iter_seed = seed;
     skel_->bss->iter_snapshot = bool(on_snapshot);
-    UniqueFd fd(bpf_iter_create(bpf_link__fd(iter_link_.get())));
-    if (!fd) throw bpf_failure("running the socket iterator", errno);
-
-    std::vector<std::uint8_t> buf(1 << 16);
-    std::size_t have = 0, sockets = 0;
-    std::string why;
-    for (;;) {
-        ssize_t n = read(fd.get(), buf.data() + have, buf.size() - have);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN) continue;
-            throw bpf_failure("reading the socket iterator", errno);
+    std::size_t sockets = 0;
+    run_iterator(bpf_link__fd(iter_link_.get()), "socket", [&](const Record &r) {
+        if (const auto *s = std::get_if<rw_snapshot>(&r)) {
+            ++sockets;
+            on_snapshot(*s);
         }
-        if (n == 0) break;
-        have += std::size_t(n);
-        std::size_t used = decode_stream(
-            buf.data(), have,
-            [&](const Record &r) {
-                if (const auto *s = std::get_if<rw_snapshot>(&r)) {
-                    ++sockets;
-                    on_snapshot(*s);
-                }
-            },
-            &why);
-        if (!why.empty()) throw Error(Exit::runtime, "malformed socket iterator record: " + why);
-        std::memmove(buf.data(), buf.data() + used, have - used);
-        have -= used;
-    }
+    });
     return on_snapshot ? sockets : 0;
 }
 
@@ -294,15 +266,7 @@ std::size_t Tracer::consume(std::size_t budget) {
 
 Counters Tracer::counters() const {
     Counters c;
-    int ncpu = libbpf_num_possible_cpus();
-    if (ncpu <= 0) return c;
-    std::vector<std::uint64_t> per_cpu(std::size_t(ncpu), 0);
-    int fd = bpf_map__fd(skel_->maps.rw_counters);
-    for (std::uint32_t i = 0; i < RW_CNT_MAX; ++i) {
-        if (bpf_map_lookup_elem(fd, &i, per_cpu.data()) != 0) continue;
-        for (auto v : per_cpu)
-            c.v[i] += v;
-    }
+    sum_percpu_counters(bpf_map__fd(skel_->maps.rw_counters), c.v);
     return c;
 }
 

@@ -5,50 +5,36 @@
 #include <nlohmann/json.hpp>
 
 #include "../fixtures.hpp"
+#include "../memory_sink.hpp"
 #include "trace/pipeline.hpp"
 
 using namespace rstwatch;
 using json = nlohmann::json;
 
+using testutil::MemorySink;
+
 namespace {
-
-class MemorySink final : public Sink {
-  public:
-    explicit MemorySink(std::string &to) : to_(to) {}
-    WriteResult write(std::string_view lines) override {
-        to_.append(lines);
-        return {WriteStatus::ok, lines.size()};
-    }
-
-  private:
-    std::string &to_;
-};
 
 // A pipeline as `rstwatch trace` builds one, writing into `written`.
 struct Session {
     explicit Session(std::optional<Verdict> verdict = std::nullopt,
                      std::uint32_t emit = RW_EMIT_RESET | RW_EMIT_TIMEOUT | RW_EMIT_CONNECTION,
                      std::uint64_t count = 0)
-        : out(make_json_formatter("host-a"), std::make_unique<MemorySink>(written)),
+        : fmt(make_json_formatter("host-a")), out(std::make_unique<MemorySink>(written)),
           cgroups("/nonexistent-cgroup-root"),
           pipe(PipelineConfig{DiagnoseConfig::make(std::chrono::minutes(5), std::nullopt), verdict,
                               emit, count, 0},
-               out, cgroups, kernel, clock) {}
+               *fmt, out, cgroups, kernel, clock) {}
 
     template <class Rec> int feed(const Rec &r) { return pipe.on_sample(&r, sizeof(r)); }
 
     std::vector<json> lines() {
         out.flush();
-        std::vector<json> v;
-        std::size_t pos = 0, nl;
-        while ((nl = written.find('\n', pos)) != std::string::npos) {
-            v.push_back(json::parse(written.substr(pos, nl - pos)));
-            pos = nl + 1;
-        }
-        return v;
+        return testutil::json_lines(written);
     }
 
     std::string written;
+    std::unique_ptr<Formatter> fmt;
     Output out;
     CgroupResolver cgroups;
     KernelFacts kernel;
