@@ -3,10 +3,10 @@
 #include <iostream>
 
 #include "../unit/fixtures.hpp"
-#include "rstwatch/doctor.hpp"
-#include "rstwatch/enforce_format.hpp"
-#include "rstwatch/format.hpp"
-#include "rstwatch/verify_format.hpp"
+#include "doctor/doctor.hpp"
+#include "enforce/format.hpp"
+#include "output/format.hpp"
+#include "output/verify_format.hpp"
 
 using namespace rstwatch;
 
