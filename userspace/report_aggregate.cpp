@@ -373,6 +373,13 @@ void Aggregator::add(const ReportLine &l) {
     ++data_.events;
     h.first_ts = std::min(h.first_ts, l.ts_ns);
     h.last_ts = std::max(h.last_ts, l.ts_ns);
+    // An app that set TCP_KEEPIDLE before rstwatch started leaves no
+    // keepalive_set: the socket's own state ("source":"socket" on resets,
+    // timeouts, closes and audits) says so too, and only a socket-level fix
+    // (the app's option, or enforce) can change that socket; a sysctl cannot.
+    if (l.ka == KaState::on && l.ka_idle_from_socket && l.has_process &&
+        l.kind != ReportEventKind::keepalive_set)
+        procs_[proc_id(host, l)].ka_idle_from_socket = true;
     switch (l.kind) {
     case ReportEventKind::tcp_reset:
         on_reset(host, l);
