@@ -630,6 +630,7 @@ ReportData Aggregator::finish() {
                   if (ka != kb) return ka > kb;
                   return a.name < b.name;
               });
+    out.groups = group_processes(out);
     return out;
 }
 

@@ -11,6 +11,8 @@ namespace rstwatch {
 
 namespace {
 
+// Pids listed per group in report_finding.affected_groups (the rest: report_process).
+constexpr std::size_t kMaxGroupPids = 10;
 constexpr std::string_view kOptionNames[] = {"SO_KEEPALIVE", "TCP_KEEPIDLE", "TCP_KEEPINTVL",
                                              "TCP_KEEPCNT", "TCP_USER_TIMEOUT"};
 
@@ -79,6 +81,39 @@ void process_obj(JsonWriter &w, const ProcessReport &p) {
     }
     w.key("process").begin_object();
     w.field_unum("pid", p.pid).field("comm", p.comm).field_unum("uid", p.uid).end_object();
+}
+
+// The affected processes of one (host, comm, cgroup) with their one fix
+// (the text report's rows); `affected` above keeps the per-pid detail.
+void affected_groups(JsonWriter &w, const ReportData &d, const Finding &f) {
+    w.key("affected_groups").begin_array();
+    for (const auto &a : f.affected_groups) {
+        const ProcessGroup &g = d.groups[a.group];
+        const ProcessReport &p = d.processes[g.first];
+        w.begin_object().field("source_host", d.hosts[g.host].name);
+        if (p.owned)
+            w.field("comm", p.comm);
+        else
+            w.field_null("comm");
+        opt_str(w, "cgroup", p.cgroup);
+        w.field_unum("processes", g.procs.size());
+        w.key("pids").begin_array();
+        for (std::size_t i = 0; i < g.procs.size() && i < kMaxGroupPids && p.owned; ++i)
+            w.unum(d.processes[g.procs[i]].pid);
+        w.end_array();
+        w.field_unum("deaths", a.deaths).field("keepalive", a.keepalive);
+        if (a.fix_command.empty())
+            w.field_null("fix");
+        else
+            w.key("fix")
+                .begin_object()
+                .field("what", a.fix_what)
+                .field("command", a.fix_command)
+                .end_object();
+        w.end_object();
+    }
+    w.end_array();
+    w.field_unum("affected_groups_omitted", f.affected_groups_omitted);
 }
 
 void endpoint(JsonWriter &w, std::string_view k, const ReportEndpoint &e) {
@@ -290,6 +325,7 @@ void format_report_json(const ReportResult &r, std::string_view host, std::int64
         }
         w.end_array();
         w.field_unum("affected_omitted", f.affected_omitted);
+        affected_groups(w, d, f);
         o.end(w);
     }
 

@@ -71,6 +71,38 @@ std::string verdicts(const std::array<std::uint64_t, kVerdictCount> &r,
     return s.empty() ? "-" : s;
 }
 
+// One row per (host, comm, cgroup): counts summed over its pids, the smallest
+// idle among its middlebox deaths. Per-pid rows: --format json.
+void process_groups(const ReportData &d, std::string &out) {
+    out += "\nPROCESSES (one row per host, comm and cgroup; worst first)\n";
+    const std::size_t n = std::min(d.groups.size(), kMaxTextProcesses);
+    std::size_t hw = 4, cw = 4;
+    for (std::size_t i = 0; i < n; ++i) {
+        const ProcessReport &p = d.processes[d.groups[i].first];
+        hw = std::max(hw, std::min<std::size_t>(d.hosts[p.host].name.size(), 32));
+        cw = std::max(cw, p.owned ? p.comm.size() : std::size_t(9));
+    }
+    line(out, "  %-*s %-*s %6s %7s %7s %7s %8s %9s %9s  %-24s %s", int(hw), "HOST", int(cw), "COMM",
+         "PIDS", "CONNS", "NO-KA", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE", "VERDICTS",
+         "CGROUP");
+    for (std::size_t i = 0; i < n; ++i) {
+        const ProcessGroup &g = d.groups[i];
+        const ProcessReport &p = d.processes[g.first];
+        std::string pids = std::to_string(g.procs.size());
+        if (g.procs.size() == 1 && p.owned) pids = "pid " + std::to_string(p.pid);
+        line(out, "  %-*.*s %-*s %6s %7llu %7llu %7llu %8llu %9llu %9s  %-24s %s", int(hw), int(hw),
+             d.hosts[g.host].name.c_str(), int(cw), p.owned ? p.comm.c_str() : "(unowned)",
+             pids.c_str(), (unsigned long long)g.connections,
+             (unsigned long long)g.without_keepalive, (unsigned long long)g.resets,
+             (unsigned long long)g.timeouts, (unsigned long long)g.mb_deaths,
+             g.mb_min_idle_ms == UINT64_MAX ? "-" : human_ms(g.mb_min_idle_ms).c_str(),
+             verdicts(g.resets_by_verdict, g.timeouts_by_verdict).c_str(),
+             p.cgroup.empty() ? "-" : p.cgroup.c_str());
+    }
+    if (d.groups.size() > n)
+        line(out, "  ... and %zu more groups (see --format json)", d.groups.size() - n);
+}
+
 } // namespace
 
 void format_report_text(const ReportResult &r, std::string &out) {
@@ -127,18 +159,21 @@ void format_report_text(const ReportResult &r, std::string &out) {
                  human_ms(*f.configured_ms).c_str(),
                  *f.consistent_with_configured ? "consistent with the bound"
                                                : "LONGER than the bound");
-        line(out, "    Affected processes:");
-        for (const auto &a : f.affected) {
-            line(out, "      %s: %s, keepalive %s", who(d, a.proc).c_str(),
+        line(out, "    Affected processes (one fix per host, comm and cgroup):");
+        for (const auto &a : f.affected_groups) {
+            const ProcessGroup &g = d.groups[a.group];
+            const std::string &cg = d.processes[g.first].cgroup;
+            line(out, "      %s %s%s%s: %s, keepalive %s", d.hosts[g.host].name.c_str(),
+                 group_who(d, g).c_str(), cg.empty() ? "" : " in ", cg.c_str(),
                  plural(a.deaths, "death", "deaths").c_str(), std::string(a.keepalive).c_str());
             if (!a.fix_command.empty()) {
                 line(out, "        # %s", a.fix_what.c_str());
                 line(out, "        %s", a.fix_command.c_str());
             }
         }
-        if (f.affected_omitted)
-            line(out, "      ... and %llu more (see --format json)",
-                 (unsigned long long)f.affected_omitted);
+        if (f.affected_groups_omitted)
+            line(out, "      ... and %llu more groups (see --format json)",
+                 (unsigned long long)f.affected_groups_omitted);
         line(out, "    Fix (keepalive idle %us, interval %us, %u probes):", f.advice.idle_s,
              f.advice.interval_s, f.advice.probes);
         for (const auto &c : f.commands) {
@@ -147,28 +182,7 @@ void format_report_text(const ReportResult &r, std::string &out) {
         }
     }
 
-    out += "\nPROCESSES (worst first)\n";
-    std::size_t hw = 4, cw = 4;
-    for (std::size_t i = 0; i < d.worst_first.size() && i < kMaxTextProcesses; ++i) {
-        const ProcessReport &p = d.processes[d.worst_first[i]];
-        hw = std::max(hw, std::min<std::size_t>(d.hosts[p.host].name.size(), 32));
-        cw = std::max(cw, p.owned ? p.comm.size() : std::size_t(9));
-    }
-    line(out, "  %-*s %7s %-*s %7s %7s %7s %8s %9s %9s  %s", int(hw), "HOST", "PID", int(cw),
-         "COMM", "CONNS", "NO-KA", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE", "VERDICTS");
-    for (std::size_t i = 0; i < d.worst_first.size() && i < kMaxTextProcesses; ++i) {
-        const ProcessReport &p = d.processes[d.worst_first[i]];
-        line(out, "  %-*.*s %7s %-*s %7llu %7llu %7llu %8llu %9llu %9s  %s", int(hw), int(hw),
-             d.hosts[p.host].name.c_str(), p.owned ? std::to_string(p.pid).c_str() : "-", int(cw),
-             p.owned ? p.comm.c_str() : "(unowned)", (unsigned long long)p.connections(),
-             (unsigned long long)p.without_keepalive(), (unsigned long long)p.resets_total(),
-             (unsigned long long)p.timeouts_total(), (unsigned long long)p.mb_deaths,
-             p.mb_min_idle_ms == UINT64_MAX ? "-" : human_ms(p.mb_min_idle_ms).c_str(),
-             verdicts(p.resets, p.timeouts).c_str());
-    }
-    if (d.worst_first.size() > kMaxTextProcesses)
-        line(out, "  ... and %zu more (see --format json)",
-             d.worst_first.size() - kMaxTextProcesses);
+    process_groups(d, out);
 
     out += "\nIDLE BEFORE RESET/TIMEOUT (log2 buckets: all deaths, middlebox-caused)\n";
     const IdleHistogram &h = d.histogram;

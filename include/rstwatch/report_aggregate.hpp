@@ -78,6 +78,21 @@ struct ProcessReport {
     std::uint64_t timeouts_total() const;
 };
 
+// The processes of one (host, comm, cgroup): the replicas of one worker, which
+// share one remedy. The text report prints one row per group; JSON keeps the
+// per-pid detail (report_process) and adds the groups (docs/events.md).
+struct ProcessGroup {
+    std::uint32_t host = 0;
+    std::uint32_t first = 0;          // its worst process: comm, cgroup, owned come from it
+    std::vector<std::uint32_t> procs; // process ids, worst first
+    std::uint64_t connections = 0, without_keepalive = 0, resets = 0, timeouts = 0;
+    std::array<std::uint64_t, kVerdictCount> resets_by_verdict{}, timeouts_by_verdict{};
+    std::uint64_t mb_deaths = 0, mb_ka_off = 0, mb_ka_on = 0;
+    std::uint64_t mb_min_idle_ms = UINT64_MAX; // the smallest of its processes'
+    std::uint32_t mb_max_ka_idle_s = 0;        // the slowest keepalive of its processes'
+    bool ka_idle_from_socket = false;          // one of them sets TCP_KEEPIDLE itself
+};
+
 struct HostReport {
     std::string name;
     std::int64_t first_ts = INT64_MAX, last_ts = INT64_MIN;
@@ -117,6 +132,7 @@ struct ReportData {
     std::vector<HostReport> hosts;          // index = host id
     std::vector<ProcessReport> processes;   // index = process id
     std::vector<std::uint32_t> worst_first; // process ids, worst first
+    std::vector<ProcessGroup> groups;       // in the order of their worst process
     std::vector<std::uint32_t> hosts_order; // host ids, most middlebox deaths first
     IdleHistogram histogram;
     MiddleboxDeaths middlebox;
@@ -127,6 +143,9 @@ struct ReportData {
     std::uint64_t unresolved_resets = 0; // received, origin unknown, no peer seen
     std::uint64_t ignored = 0;           // report_* lines in the input
 };
+
+// Groups d.processes by (host, comm, cgroup), in d.worst_first order.
+std::vector<ProcessGroup> group_processes(const ReportData &d);
 
 class Aggregator {
   public:
