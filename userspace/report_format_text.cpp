@@ -232,6 +232,9 @@ void format_report_text(const ReportResult &r, std::string &out) {
         line(out, "  ... and %zu more (see --format json)", d.pairs.size() - kMaxTextPairs);
 
     out += "\nHOSTS\n";
+    std::size_t hw = 4;
+    for (std::size_t i = 0; i < d.hosts_order.size() && i < kMaxTextHosts; ++i)
+        hw = std::max(hw, std::min<std::size_t>(d.hosts[d.hosts_order[i]].name.size(), 32));
     line(out, "  %-*s %9s %8s %6s %6s %8s %7s %8s %9s %9s", int(hw), "HOST", "EVENTS", "SESSIONS",
          "LOST", "PROCS", "CONNS", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE");
     for (std::size_t i = 0; i < d.hosts_order.size() && i < kMaxTextHosts; ++i) {
