@@ -150,7 +150,7 @@ dpkg-deb --root-owner-group -Zxz --build "$r" "$deb" >/dev/null
 
 if [ "${RW_LINTIAN:-1}" != 0 ] && command -v lintian >/dev/null; then
     # Errors fail the build; warnings are listed in docs/packaging.md with the reason.
-    lintian --fail-on error --info --display-info "$deb" >&2 || die "lintian found errors in $deb"
+    lintian --fail-on error --display-info "$deb" >&2 || die "lintian found errors in $deb"
 fi
 echo "$deb"
 echo "$tarball"
