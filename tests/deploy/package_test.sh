@@ -113,7 +113,7 @@ print(f"doctor: {len(checks)} checks; trace: {len(events)} events, session_start
 EOF
 
 # A log the agent would have written, for purge to remove.
-install -d -o rstwatch -g rstwatch /var/log/rstwatch
+[ "$(stat -c %U:%a /var/log/rstwatch)" = rstwatch:750 ] || fail "postinst made no /var/log/rstwatch"
 echo '{}' >/var/log/rstwatch/events.ndjson
 
 # ---- remove: conffiles stay; purge: everything goes but the user ----
