@@ -3,7 +3,8 @@
 # binary of the release tarball, alone in a root that holds nothing of
 # bookworm (busybox-static, as the kernel matrix's initramfs), traces a reset:
 # a loopback connect to a closed port gives a tcp_reset owned by the pid that
-# connected. Needs root (chroot, mounts, BPF); exits 77 (skip) otherwise.
+# connected; its /metrics endpoint and `report` work there too. Needs root
+# (chroot, mounts, BPF); exits 77 (skip) otherwise.
 #
 #   tests/deploy/static_foreign_root_test.sh DIST_DIR   (the binary comes from its tarball)
 set -euo pipefail
@@ -38,7 +39,7 @@ trap cleanup EXIT
 # The root: busybox, the binary, the kernel interfaces BPF tracing reads.
 mkdir -p "$root"/{bin,proc,sys,dev,tmp,etc}
 cp "$busybox" "$root/bin/busybox"
-for a in sh nc sleep cat kill; do ln -s busybox "$root/bin/$a"; done
+for a in sh nc sleep cat kill wget grep; do ln -s busybox "$root/bin/$a"; done
 tar -xzf "$tarball" -C "$root/tmp" --wildcards --strip-components=1 '*/rstwatch'
 mv "$root/tmp/rstwatch" "$root/bin/rstwatch"
 readelf -l "$root/bin/rstwatch" | grep -q "program interpreter" && fail "the tarball's binary is not static"
@@ -53,11 +54,13 @@ mount --make-rslave "$root/sys"
 # A closed loopback port: bound by nobody in the test's own window (chosen
 # from the pid, then checked in /proc/net/tcp).
 port=$((20000 + $$ % 20000))
+mport=$((port + 2))
 hexport=$(printf ':%04X ' "$port")
 grep -q "$hexport" /proc/net/tcp && port=$((port + 1))
 
 chroot "$root" /bin/sh -c "
-    /bin/rstwatch trace --duration 6s --events reset >/tmp/trace.ndjson 2>/tmp/trace.err &
+    /bin/rstwatch trace --duration 6s --events reset --metrics-listen 127.0.0.1:$mport \
+        >/tmp/trace.ndjson 2>/tmp/trace.err &
     tpid=\$!
     # session_start is written once the programs are attached.
     i=0; while [ \$i -lt 50 ] && ! /bin/busybox grep -q session_start /tmp/trace.ndjson; do
@@ -65,7 +68,11 @@ chroot "$root" /bin/sh -c "
     /bin/nc 127.0.0.1 $port </dev/null >/dev/null 2>&1 &
     echo \$! >/tmp/nc.pid
     wait \$!
+    # /metrics (cpp-httplib, compiled in from its Debian source) answers.
+    /bin/wget -q -O /tmp/metrics.txt http://127.0.0.1:$mport/metrics
     wait \$tpid
+    # and so does \`report\` (simdjson, likewise).
+    /bin/rstwatch report --format json /tmp/trace.ndjson >/tmp/report.ndjson
 " || fail "trace in the root failed: $(cat "$root/tmp/trace.err" 2>/dev/null)"
 nc_pid=$(cat "$root/tmp/nc.pid")
 python3 - "$root/tmp/trace.ndjson" "$nc_pid" "$port" <<'EOF' || fail "no tcp_reset for nc: $(cat "$root/tmp/trace.err")"
@@ -81,4 +88,6 @@ assert r["process"] and r["process"]["pid"] == pid, (r["process"], pid)
 assert r["process"]["comm"] == "nc", r["process"]
 print(f"tcp_reset from 127.0.0.1:{port} received by nc (pid {pid}) in a busybox root")
 EOF
-echo "PASS"
+grep -q '^rstwatch_build_info{' "$root/tmp/metrics.txt" || fail "no /metrics from the static binary"
+grep -q '"event":"report_summary"' "$root/tmp/report.ndjson" || fail "no report from the static binary"
+echo "PASS (and /metrics, report)"
