@@ -360,6 +360,61 @@ void Aggregator::on_timeout(std::uint32_t host, const ReportLine &l) {
         middlebox_death(host, proc, l.has_idle, l.idle_ms, l.ka, l.ka_idle_s, false);
 }
 
+void Aggregator::on_closed(std::uint32_t host, const ReportLine &l) {
+    const std::uint32_t proc = proc_id(host, l);
+    if (!l.has_local || !l.has_remote) return;
+    Conn *c = conn_for(host, l, proc, Role::close, DeathKind::none);
+    if (!c) {
+        ++data_.duplicates;
+        return;
+    }
+    c->flags |= F_ENDED | F_CLOSED;
+    c->close_ts = l.ts_ns;
+    update_ka(*c, l);
+}
+
+void Aggregator::on_audit_socket(std::uint32_t host, const ReportLine &l) {
+    const std::uint32_t proc = proc_id(host, l);
+    if (!l.has_local || !l.has_remote) return;
+    if (Conn *c = conn_for(host, l, proc, Role::observe, DeathKind::none)) update_ka(*c, l);
+}
+
+void Aggregator::on_keepalive_set(std::uint32_t host, const ReportLine &l) {
+    const std::uint32_t proc = proc_id(host, l);
+    if (l.result != 0 || l.option == KaOption::other) return; // failed: changed nothing
+    procs_[proc].ka_options |= 1u << unsigned(l.option);
+    if (l.option == KaOption::tcp_keepidle) procs_[proc].ka_idle_from_socket = true;
+    // Set before connect(): no 4-tuple yet, the process row keeps it.
+    if (!l.has_local || !l.has_remote || !l.local.port || !l.remote.port) return;
+    Conn *c = conn_for(host, l, proc, Role::observe, DeathKind::none);
+    if (!c) return;
+    if (l.option == KaOption::so_keepalive)
+        c->ka = l.value ? KaState::on : KaState::off;
+    else if (l.option == KaOption::tcp_keepidle && l.value > 0)
+        c->ka_idle_s = std::uint32_t(l.value);
+}
+
+void Aggregator::on_process_summary(std::uint32_t host, const ReportLine &l) {
+    ProcessReport &p = procs_[proc_id(host, l)];
+    // One summary per process and session; the same one twice is a repeat.
+    if (std::find(p.summary_ts.begin(), p.summary_ts.end(), l.ts_ns) != p.summary_ts.end()) {
+        ++data_.duplicates;
+        return;
+    }
+    p.summary_ts.push_back(l.ts_ns);
+    p.summary_connections += l.connections;
+    p.summary_without_ka += l.without_keepalive;
+    p.summary_resets += l.resets_received + l.resets_sent;
+    p.summary_timeouts += l.timeouts;
+}
+
+void Aggregator::on_audit_process(std::uint32_t host, const ReportLine &l) {
+    // Snapshots of the same sockets: the largest, not the sum.
+    ProcessReport &p = procs_[proc_id(host, l)];
+    p.audit_sockets = std::max(p.audit_sockets, l.sockets);
+    p.audit_without_ka = std::max(p.audit_without_ka, l.without_keepalive);
+}
+
 void Aggregator::add(const ReportLine &l) {
     // A previous report fed back in: its "host" is where it ran, not a host
     // of the fleet, so it must not appear as one.
@@ -387,61 +442,21 @@ void Aggregator::add(const ReportLine &l) {
     case ReportEventKind::tcp_timeout:
         on_timeout(host, l);
         break;
-    case ReportEventKind::connection_closed: {
-        const std::uint32_t proc = proc_id(host, l);
-        if (!l.has_local || !l.has_remote) break;
-        Conn *c = conn_for(host, l, proc, Role::close, DeathKind::none);
-        if (!c) {
-            ++data_.duplicates;
-            break;
-        }
-        c->flags |= F_ENDED | F_CLOSED;
-        c->close_ts = l.ts_ns;
-        update_ka(*c, l);
+    case ReportEventKind::connection_closed:
+        on_closed(host, l);
         break;
-    }
-    case ReportEventKind::audit_socket: {
-        const std::uint32_t proc = proc_id(host, l);
-        if (!l.has_local || !l.has_remote) break;
-        if (Conn *c = conn_for(host, l, proc, Role::observe, DeathKind::none)) update_ka(*c, l);
+    case ReportEventKind::audit_socket:
+        on_audit_socket(host, l);
         break;
-    }
-    case ReportEventKind::keepalive_set: {
-        const std::uint32_t proc = proc_id(host, l);
-        if (l.result != 0 || l.option == KaOption::other) break; // failed: changed nothing
-        procs_[proc].ka_options |= 1u << unsigned(l.option);
-        if (l.option == KaOption::tcp_keepidle) procs_[proc].ka_idle_from_socket = true;
-        // Set before connect(): no 4-tuple yet, the process row keeps it.
-        if (!l.has_local || !l.has_remote || !l.local.port || !l.remote.port) break;
-        Conn *c = conn_for(host, l, proc, Role::observe, DeathKind::none);
-        if (!c) break;
-        if (l.option == KaOption::so_keepalive)
-            c->ka = l.value ? KaState::on : KaState::off;
-        else if (l.option == KaOption::tcp_keepidle && l.value > 0)
-            c->ka_idle_s = std::uint32_t(l.value);
+    case ReportEventKind::keepalive_set:
+        on_keepalive_set(host, l);
         break;
-    }
-    case ReportEventKind::process_summary: {
-        ProcessReport &p = procs_[proc_id(host, l)];
-        // One summary per process and session; the same one twice is a repeat.
-        if (std::find(p.summary_ts.begin(), p.summary_ts.end(), l.ts_ns) != p.summary_ts.end()) {
-            ++data_.duplicates;
-            break;
-        }
-        p.summary_ts.push_back(l.ts_ns);
-        p.summary_connections += l.connections;
-        p.summary_without_ka += l.without_keepalive;
-        p.summary_resets += l.resets_received + l.resets_sent;
-        p.summary_timeouts += l.timeouts;
+    case ReportEventKind::process_summary:
+        on_process_summary(host, l);
         break;
-    }
-    case ReportEventKind::audit_process: {
-        // Snapshots of the same sockets: the largest, not the sum.
-        ProcessReport &p = procs_[proc_id(host, l)];
-        p.audit_sockets = std::max(p.audit_sockets, l.sockets);
-        p.audit_without_ka = std::max(p.audit_without_ka, l.without_keepalive);
+    case ReportEventKind::audit_process:
+        on_audit_process(host, l);
         break;
-    }
     case ReportEventKind::lost:
         h.lost += l.lost;
         break;
@@ -452,6 +467,70 @@ void Aggregator::add(const ReportLine &l) {
         break;
     case ReportEventKind::report_output:
         break;
+    }
+}
+
+namespace {
+
+PairStatus pair_status(KaState a, KaState b) {
+    if (a == KaState::unknown || b == KaState::unknown) return PairStatus::unknown;
+    if (a == KaState::on && b == KaState::on) return PairStatus::both;
+    if (a == KaState::off && b == KaState::off) return PairStatus::neither;
+    return PairStatus::one_side;
+}
+
+void count_pair(PairCounts &pc, PairStatus s) {
+    ++pc.total;
+    switch (s) {
+    case PairStatus::both:
+        ++pc.both;
+        break;
+    case PairStatus::neither:
+        ++pc.neither;
+        break;
+    case PairStatus::one_side:
+        ++pc.one_side;
+        break;
+    case PairStatus::unknown:
+        ++pc.unknown;
+        break;
+    }
+}
+
+} // namespace
+
+PairSide Aggregator::side_of(std::uint32_t idx) {
+    const Conn &c = conns_[idx];
+    const ConnKey &k = conns_.key(idx);
+    PairSide s;
+    s.host = k.host;
+    s.netns = k.netns;
+    s.proc = c.proc;
+    s.local.addr = addrs_.key(k.laddr);
+    s.local.port = k.lport;
+    s.remote.addr = addrs_.key(k.raddr);
+    s.remote.port = k.rport;
+    s.ka = c.ka;
+    s.ka_idle_s = c.ka_idle_s;
+    s.death = (c.flags & F_DIED) ? c.death : DeathKind::none;
+    return s;
+}
+
+// The two ends of one connection, both in the input: counted, and kept when
+// it matters (keepalive on one end only, or a death).
+void Aggregator::add_pair(ReportData &out, std::uint32_t a, std::uint32_t b) {
+    PairReport pr{side_of(a), side_of(b), PairStatus::unknown};
+    pr.status = pair_status(pr.a.ka, pr.b.ka);
+    PairCounts &pc = out.pair_counts;
+    count_pair(pc, pr.status);
+    const bool relevant = pr.status == PairStatus::one_side || pr.a.death != DeathKind::none ||
+                          pr.b.death != DeathKind::none;
+    if (!relevant) return;
+    if (out.pairs.size() < kMaxPairLines) {
+        out.pairs.push_back(pr);
+        ++pc.emitted;
+    } else {
+        ++pc.omitted;
     }
 }
 
@@ -488,23 +567,6 @@ void Aggregator::resolve_pairs(ReportData &out) {
         return std::make_pair(tuple(a), a.side()) < std::make_pair(tuple(b), b.side());
     });
 
-    auto side_of = [this](std::uint32_t idx) {
-        const Conn &c = conns_[idx];
-        const ConnKey &k = conns_.key(idx);
-        PairSide s;
-        s.host = k.host;
-        s.netns = k.netns;
-        s.proc = c.proc;
-        s.local.addr = addrs_.key(k.laddr);
-        s.local.port = k.lport;
-        s.remote.addr = addrs_.key(k.raddr);
-        s.remote.port = k.rport;
-        s.ka = c.ka;
-        s.ka_idle_s = c.ka_idle_s;
-        s.death = (c.flags & F_DIED) ? c.death : DeathKind::none;
-        return s;
-    };
-
     PairCounts &pc = out.pair_counts;
     for (std::size_t g = 0; g < refs.size();) {
         std::size_t end = g + 1;
@@ -536,43 +598,7 @@ void Aggregator::resolve_pairs(ReportData &out) {
                 }
             }
             if (n0 == 1 && n1 == 1) {
-                PairReport pr{side_of(refs[g].idx()), side_of(refs[mid].idx()),
-                              PairStatus::unknown};
-                const KaState a = pr.a.ka, b = pr.b.ka;
-                if (a == KaState::unknown || b == KaState::unknown)
-                    pr.status = PairStatus::unknown;
-                else if (a == KaState::on && b == KaState::on)
-                    pr.status = PairStatus::both;
-                else if (a == KaState::off && b == KaState::off)
-                    pr.status = PairStatus::neither;
-                else
-                    pr.status = PairStatus::one_side;
-                ++pc.total;
-                switch (pr.status) {
-                case PairStatus::both:
-                    ++pc.both;
-                    break;
-                case PairStatus::neither:
-                    ++pc.neither;
-                    break;
-                case PairStatus::one_side:
-                    ++pc.one_side;
-                    break;
-                case PairStatus::unknown:
-                    ++pc.unknown;
-                    break;
-                }
-                const bool relevant = pr.status == PairStatus::one_side ||
-                                      pr.a.death != DeathKind::none ||
-                                      pr.b.death != DeathKind::none;
-                if (relevant) {
-                    if (out.pairs.size() < kMaxPairLines) {
-                        out.pairs.push_back(pr);
-                        ++pc.emitted;
-                    } else {
-                        ++pc.omitted;
-                    }
-                }
+                add_pair(out, refs[g].idx(), refs[mid].idx());
             } else {
                 ++pc.ambiguous;
             }

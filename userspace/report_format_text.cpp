@@ -103,89 +103,80 @@ void process_groups(const ReportData &d, std::string &out) {
         line(out, "  ... and %zu more groups (see --format json)", d.groups.size() - n);
 }
 
-} // namespace
+void affected_and_fix(const ReportData &d, const Finding &f, std::string &out) {
+    line(out, "    Affected processes (one fix per host, comm and cgroup):");
+    for (const auto &a : f.affected_groups) {
+        const ProcessGroup &g = d.groups[a.group];
+        const std::string &cg = d.processes[g.first].cgroup;
+        line(out, "      %s %s%s%s: %s, keepalive %s", d.hosts[g.host].name.c_str(),
+             group_who(d, g).c_str(), cg.empty() ? "" : " in ", cg.c_str(),
+             plural(a.deaths, "death", "deaths").c_str(), std::string(a.keepalive).c_str());
+        if (!a.fix_command.empty()) {
+            line(out, "        # %s", a.fix_what.c_str());
+            line(out, "        %s", a.fix_command.c_str());
+        }
+    }
+    if (f.affected_groups_omitted)
+        line(out, "      ... and %llu more groups (see --format json)",
+             (unsigned long long)f.affected_groups_omitted);
+    line(out, "    Fix (keepalive idle %us, interval %us, %u probes):", f.advice.idle_s,
+         f.advice.interval_s, f.advice.probes);
+    for (const auto &c : f.commands) {
+        line(out, "      # %s", c.what.c_str());
+        line(out, "      %s", c.command.c_str());
+    }
+}
 
-void format_report_text(const ReportResult &r, std::string &out) {
+void finding_text(const ReportData &d, const Finding &f, std::optional<std::uint64_t> bound,
+                  std::string &out) {
+    line(out, "  * %s", f.summary.c_str());
+    if (f.kind == FindingKind::one_side_keepalive) {
+        for (std::size_t i : f.examples) {
+            const PairReport &p = d.pairs[i];
+            line(out, "      %s %s:%u %s  <->  %s %s:%u %s", who(d, p.a.proc).c_str(),
+                 report_addr_text(p.a.local.addr).c_str(), p.a.local.port,
+                 ka_text(p.a, bound).c_str(), who(d, p.b.proc).c_str(),
+                 report_addr_text(p.b.local.addr).c_str(), p.b.local.port,
+                 ka_text(p.b, bound).c_str());
+        }
+        return;
+    }
+    if (f.cluster.below_floor)
+        line(out, "    %s died after less than %s idle (not counted in the bound).",
+             plural(f.cluster.below_floor, "middlebox-caused death", "middlebox-caused deaths")
+                 .c_str(),
+             human_ms(kClusterFloorMs).c_str());
+    if (f.inferred)
+        line(out, "    %s: the peer host logged the connection and sent no RST.",
+             plural(f.inferred, "reset origin inferred across hosts",
+                    "reset origins inferred across hosts")
+                 .c_str());
+    if (f.kind != FindingKind::middlebox_idle_timeout) return;
+    std::string presets;
+    for (const auto &p : f.presets)
+        presets += (presets.empty() ? "" : ", ") + std::string(p.name) + " (" +
+                   std::to_string(p.timeout.count()) + "s, " + std::string(p.behaviour) + ")";
+    line(out, "    Consistent named middleboxes: %s",
+         presets.empty() ? "none (every named preset's timeout is longer than the bound)"
+                         : presets.c_str());
+    if (f.configured_ms)
+        line(out, "    Configured --middlebox-timeout %s: %s", human_ms(*f.configured_ms).c_str(),
+             *f.consistent_with_configured ? "consistent with the bound" : "LONGER than the bound");
+    affected_and_fix(d, f, out);
+}
+
+void findings_text(const ReportResult &r, std::optional<std::uint64_t> bound, std::string &out) {
     const ReportData &d = r.data;
-    std::optional<std::uint64_t> bound;
-    for (const auto &f : r.findings)
-        if (f.kind == FindingKind::middlebox_idle_timeout) bound = f.cluster.bound_ms;
-
-    line(out, "rstwatch report: %s, %s, %s, %s, %s, %s, %s",
-         plural(r.inputs.size(), "input", "inputs").c_str(),
-         plural(r.lines, "line", "lines").c_str(), plural(d.hosts.size(), "host", "hosts").c_str(),
-         plural(d.processes.size(), "process", "processes").c_str(),
-         plural(d.connections, "connection", "connections").c_str(),
-         plural(d.resets, "reset", "resets").c_str(),
-         plural(d.timeouts, "timeout", "timeouts").c_str());
-
     out += "\nFINDINGS\n";
     if (r.findings.empty())
         line(out, "  none: no reset or timeout was attributed to a middlebox, and no connection "
                   "had keepalive on one end only.");
-    for (const auto &f : r.findings) {
-        line(out, "  * %s", f.summary.c_str());
-        if (f.kind == FindingKind::one_side_keepalive) {
-            for (std::size_t i : f.examples) {
-                const PairReport &p = d.pairs[i];
-                line(out, "      %s %s:%u %s  <->  %s %s:%u %s", who(d, p.a.proc).c_str(),
-                     report_addr_text(p.a.local.addr).c_str(), p.a.local.port,
-                     ka_text(p.a, bound).c_str(), who(d, p.b.proc).c_str(),
-                     report_addr_text(p.b.local.addr).c_str(), p.b.local.port,
-                     ka_text(p.b, bound).c_str());
-            }
-            continue;
-        }
-        if (f.cluster.below_floor)
-            line(out, "    %s died after less than %s idle (not counted in the bound).",
-                 plural(f.cluster.below_floor, "middlebox-caused death", "middlebox-caused deaths")
-                     .c_str(),
-                 human_ms(kClusterFloorMs).c_str());
-        if (f.inferred)
-            line(out, "    %s: the peer host logged the connection and sent no RST.",
-                 plural(f.inferred, "reset origin inferred across hosts",
-                        "reset origins inferred across hosts")
-                     .c_str());
-        if (f.kind != FindingKind::middlebox_idle_timeout) continue;
-        std::string presets;
-        for (const auto &p : f.presets)
-            presets += (presets.empty() ? "" : ", ") + std::string(p.name) + " (" +
-                       std::to_string(p.timeout.count()) + "s, " + std::string(p.behaviour) + ")";
-        line(out, "    Consistent named middleboxes: %s",
-             presets.empty() ? "none (every named preset's timeout is longer than the bound)"
-                             : presets.c_str());
-        if (f.configured_ms)
-            line(out, "    Configured --middlebox-timeout %s: %s",
-                 human_ms(*f.configured_ms).c_str(),
-                 *f.consistent_with_configured ? "consistent with the bound"
-                                               : "LONGER than the bound");
-        line(out, "    Affected processes (one fix per host, comm and cgroup):");
-        for (const auto &a : f.affected_groups) {
-            const ProcessGroup &g = d.groups[a.group];
-            const std::string &cg = d.processes[g.first].cgroup;
-            line(out, "      %s %s%s%s: %s, keepalive %s", d.hosts[g.host].name.c_str(),
-                 group_who(d, g).c_str(), cg.empty() ? "" : " in ", cg.c_str(),
-                 plural(a.deaths, "death", "deaths").c_str(), std::string(a.keepalive).c_str());
-            if (!a.fix_command.empty()) {
-                line(out, "        # %s", a.fix_what.c_str());
-                line(out, "        %s", a.fix_command.c_str());
-            }
-        }
-        if (f.affected_groups_omitted)
-            line(out, "      ... and %llu more groups (see --format json)",
-                 (unsigned long long)f.affected_groups_omitted);
-        line(out, "    Fix (keepalive idle %us, interval %us, %u probes):", f.advice.idle_s,
-             f.advice.interval_s, f.advice.probes);
-        for (const auto &c : f.commands) {
-            line(out, "      # %s", c.what.c_str());
-            line(out, "      %s", c.command.c_str());
-        }
-    }
+    for (const auto &f : r.findings)
+        finding_text(d, f, bound, out);
+}
 
-    process_groups(d, out);
-
+void histogram_text(const IdleHistogram &h, std::string &out) {
     out += "\nIDLE BEFORE RESET/TIMEOUT (log2 buckets: all deaths, middlebox-caused)\n";
-    const IdleHistogram &h = d.histogram;
     std::uint64_t peak = 0;
     int lo = -1, hi = -1;
     for (int b = 0; b < 65; ++b) {
@@ -206,7 +197,9 @@ void format_report_text(const ReportResult &r, std::string &out) {
     if (h.all_unknown)
         line(out, "  %-18s %9llu %9llu", "idle unknown", (unsigned long long)h.all_unknown,
              (unsigned long long)h.middlebox_unknown);
+}
 
+void pairs_text(const ReportData &d, std::optional<std::uint64_t> bound, std::string &out) {
     out += "\nBOTH ENDS SEEN\n";
     const PairCounts &pc = d.pair_counts;
     line(out,
@@ -230,7 +223,9 @@ void format_report_text(const ReportResult &r, std::string &out) {
     }
     if (d.pairs.size() > kMaxTextPairs)
         line(out, "  ... and %zu more (see --format json)", d.pairs.size() - kMaxTextPairs);
+}
 
+void hosts_text(const ReportData &d, std::string &out) {
     out += "\nHOSTS\n";
     std::size_t hw = 4;
     for (std::size_t i = 0; i < d.hosts_order.size() && i < kMaxTextHosts; ++i)
@@ -254,7 +249,10 @@ void format_report_text(const ReportResult &r, std::string &out) {
                  "  note: %s lost %llu events (ring buffer or rate limit): its counts are "
                  "lower bounds",
                  x.name.c_str(), (unsigned long long)x.lost);
+}
 
+void input_text(const ReportResult &r, std::string &out) {
+    const ReportData &d = r.data;
     out += "\nINPUT\n";
     for (const auto &in : r.inputs)
         line(out, "  %s: %llu lines, %llu events%s", terminal_safe(in.name).c_str(),
@@ -277,6 +275,30 @@ void format_report_text(const ReportResult &r, std::string &out) {
     if (!any) line(out, "  no malformed lines");
     if (d.duplicates)
         line(out, "  %llu exact duplicate records counted once", (unsigned long long)d.duplicates);
+}
+
+} // namespace
+
+void format_report_text(const ReportResult &r, std::string &out) {
+    const ReportData &d = r.data;
+    std::optional<std::uint64_t> bound;
+    for (const auto &f : r.findings)
+        if (f.kind == FindingKind::middlebox_idle_timeout) bound = f.cluster.bound_ms;
+
+    line(out, "rstwatch report: %s, %s, %s, %s, %s, %s, %s",
+         plural(r.inputs.size(), "input", "inputs").c_str(),
+         plural(r.lines, "line", "lines").c_str(), plural(d.hosts.size(), "host", "hosts").c_str(),
+         plural(d.processes.size(), "process", "processes").c_str(),
+         plural(d.connections, "connection", "connections").c_str(),
+         plural(d.resets, "reset", "resets").c_str(),
+         plural(d.timeouts, "timeout", "timeouts").c_str());
+
+    findings_text(r, bound, out);
+    process_groups(d, out);
+    histogram_text(d.histogram, out);
+    pairs_text(d, bound, out);
+    hosts_text(d, out);
+    input_text(r, out);
 }
 
 } // namespace rstwatch

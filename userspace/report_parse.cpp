@@ -397,6 +397,183 @@ LineProblem non_object_problem(od::document &doc, od::json_type t) {
     return LineProblem::not_object;
 }
 
+// What the fields of one line have told so far.
+struct LineState {
+    std::uint32_t seen = 0; // bit(Key) of every field read
+    std::int64_t version = 0;
+    bool unknown = false; // an unknown "event", unless "v" turns out newer
+};
+
+// v, event, ts, host: the fields every line has. Some problems end the line
+// whatever else it holds (a newer version, an unknown event).
+std::optional<LineProblem> read_header(Walk &w, Key key, od::value v, ReportLine &out,
+                                       LineState &st) {
+    bool ok = true;
+    switch (key) {
+    case K_V:
+        ok = w.i64(v, st.version);
+        if (ok && st.version > kSchemaVersion) return LineProblem::newer_version;
+        if (ok && st.version < 1) ok = w.fail(LineProblem::bad_value);
+        break;
+    case K_EVENT: {
+        ok = w.str(v, out.event);
+        if (!ok) break;
+        auto kind = event_kind(out.event);
+        if (kind)
+            out.kind = *kind;
+        else if (st.seen & bit(K_V))
+            return LineProblem::unknown_event;
+        else
+            st.unknown = true;
+        break;
+    }
+    case K_TS: {
+        std::string_view s;
+        ok = w.str(v, s);
+        if (!ok) break;
+        auto ts = parse_rfc3339_ns(s);
+        if (!ts)
+            ok = w.fail(LineProblem::bad_value);
+        else
+            out.ts_ns = *ts;
+        break;
+    }
+    case K_HOST:
+        ok = w.str(v, out.host);
+        if (ok && out.host.empty()) ok = w.fail(LineProblem::bad_value);
+        break;
+    default:
+        break;
+    }
+    return ok ? std::nullopt : w.problem;
+}
+
+// The socket and its owner.
+bool read_socket(Walk &w, Key key, od::value v, ReportLine &out) {
+    switch (key) {
+    case K_PROCESS:
+        return w.process(v, out);
+    case K_LOCAL:
+        return w.endpoint(v, out.has_local, out.local);
+    case K_REMOTE:
+        return w.endpoint(v, out.has_remote, out.remote);
+    case K_NETNS: {
+        bool has = false;
+        std::uint64_t n = 0;
+        if (!w.opt_u64(v, has, n)) return false;
+        if (n > 0xffffffffu) return w.fail(LineProblem::bad_value);
+        out.netns = std::uint32_t(n);
+        return true;
+    }
+    case K_KEEPALIVE:
+        return w.keepalive(v, out);
+    case K_IDLE_MS:
+        return w.opt_u64(v, out.has_idle, out.idle_ms);
+    case K_CGROUP:
+        return w.opt_str(v, out.cgroup);
+    case K_CONTAINER_ID:
+        return w.opt_str(v, out.container_id);
+    default:
+        return true;
+    }
+}
+
+// verdict, origin, direction: closed sets of names.
+bool read_enum(Walk &w, Key key, od::value v, ReportLine &out) {
+    std::string_view s;
+    if (!w.str(v, s)) return false;
+    switch (key) {
+    case K_VERDICT: {
+        auto verdict = parse_verdict(s);
+        if (!verdict) return w.fail(LineProblem::bad_value);
+        out.verdict = *verdict;
+        return true;
+    }
+    case K_ORIGIN:
+        if (s == "middlebox")
+            out.origin = Origin::middlebox;
+        else if (s == "peer")
+            out.origin = Origin::peer;
+        else if (s == "local")
+            out.origin = Origin::local;
+        else if (s == "unknown")
+            out.origin = Origin::unknown;
+        else
+            return w.fail(LineProblem::bad_value);
+        return true;
+    case K_DIRECTION:
+        if (s == "sent")
+            out.sent = true;
+        else if (s != "received")
+            return w.fail(LineProblem::bad_value);
+        return true;
+    case K_OPTION:
+        out.option = option_of(s);
+        return true;
+    default:
+        return true;
+    }
+}
+
+// Counters of summaries and audits, and keepalive_set's value and result.
+bool read_count(Walk &w, Key key, od::value v, ReportLine &out) {
+    switch (key) {
+    case K_CONNECTIONS:
+        return w.u64(v, out.connections);
+    case K_WITHOUT_KA:
+        return w.u64(v, out.without_keepalive);
+    case K_RESETS_RX:
+        return w.u64(v, out.resets_received);
+    case K_RESETS_TX:
+        return w.u64(v, out.resets_sent);
+    case K_TIMEOUTS:
+        return w.u64(v, out.timeouts);
+    case K_SOCKETS:
+        return w.u64(v, out.sockets);
+    case K_LOST:
+        return w.u64(v, out.lost);
+    case K_VALUE:
+        return w.i64(v, out.value);
+    case K_RESULT:
+        return w.i64(v, out.result);
+    default:
+        return true;
+    }
+}
+
+std::optional<LineProblem> read_field(Walk &w, Key key, od::value v, ReportLine &out,
+                                      LineState &st) {
+    bool ok = true;
+    switch (key) {
+    case K_V:
+    case K_EVENT:
+    case K_TS:
+    case K_HOST:
+        return read_header(w, key, v, out, st);
+    case K_VERDICT:
+    case K_ORIGIN:
+    case K_DIRECTION:
+    case K_OPTION:
+        ok = read_enum(w, key, v, out);
+        break;
+    case K_CONNECTIONS:
+    case K_WITHOUT_KA:
+    case K_RESETS_RX:
+    case K_RESETS_TX:
+    case K_TIMEOUTS:
+    case K_SOCKETS:
+    case K_LOST:
+    case K_VALUE:
+    case K_RESULT:
+        ok = read_count(w, key, v, out);
+        break;
+    default:
+        ok = read_socket(w, key, v, out);
+        break;
+    }
+    return ok ? std::nullopt : w.problem;
+}
+
 } // namespace
 
 struct LineParser::Impl {
@@ -418,9 +595,7 @@ std::optional<LineProblem> LineParser::parse(const char *data, std::size_t len,
     if (doc.get_object().get(obj)) return LineProblem::not_json;
 
     Walk w;
-    std::uint32_t seen = 0;
-    std::int64_t version = 0;
-    bool unknown = false;
+    LineState st;
     for (auto fr : obj) {
         od::field f;
         if (!w.check(std::move(fr).get(f))) return w.problem;
@@ -430,155 +605,19 @@ std::optional<LineProblem> LineParser::parse(const char *data, std::size_t len,
         if (key == K_OTHER) continue;
         // A report's own lines reuse some names with other shapes
         // ("timeouts" is an object there): only the common fields matter.
-        if (out.kind == ReportEventKind::report_output && (seen & bit(K_EVENT)) && key != K_V &&
+        if (out.kind == ReportEventKind::report_output && (st.seen & bit(K_EVENT)) && key != K_V &&
             key != K_TS && key != K_HOST)
             continue;
-        seen |= bit(key);
-        bool ok = true;
-        switch (key) {
-        case K_V:
-            ok = w.i64(f.value(), version);
-            if (ok && version > kSchemaVersion) return LineProblem::newer_version;
-            if (ok && version < 1) ok = w.fail(LineProblem::bad_value);
-            break;
-        case K_EVENT: {
-            ok = w.str(f.value(), out.event);
-            if (!ok) break;
-            auto kind = event_kind(out.event);
-            if (kind)
-                out.kind = *kind;
-            else if (seen & bit(K_V))
-                return LineProblem::unknown_event;
-            else
-                unknown = true; // unless "v" turns out newer
-            break;
-        }
-        case K_TS: {
-            std::string_view s;
-            ok = w.str(f.value(), s);
-            if (!ok) break;
-            auto ts = parse_rfc3339_ns(s);
-            if (!ts)
-                ok = w.fail(LineProblem::bad_value);
-            else
-                out.ts_ns = *ts;
-            break;
-        }
-        case K_HOST:
-            ok = w.str(f.value(), out.host);
-            if (ok && out.host.empty()) ok = w.fail(LineProblem::bad_value);
-            break;
-        case K_PROCESS:
-            ok = w.process(f.value(), out);
-            break;
-        case K_LOCAL:
-            ok = w.endpoint(f.value(), out.has_local, out.local);
-            break;
-        case K_REMOTE:
-            ok = w.endpoint(f.value(), out.has_remote, out.remote);
-            break;
-        case K_NETNS: {
-            bool has = false;
-            std::uint64_t n = 0;
-            ok = w.opt_u64(f.value(), has, n);
-            if (ok && n > 0xffffffffu) ok = w.fail(LineProblem::bad_value);
-            out.netns = std::uint32_t(n);
-            break;
-        }
-        case K_KEEPALIVE:
-            ok = w.keepalive(f.value(), out);
-            break;
-        case K_IDLE_MS:
-            ok = w.opt_u64(f.value(), out.has_idle, out.idle_ms);
-            break;
-        case K_VERDICT: {
-            std::string_view s;
-            ok = w.str(f.value(), s);
-            if (!ok) break;
-            auto v = parse_verdict(s);
-            if (!v)
-                ok = w.fail(LineProblem::bad_value);
-            else
-                out.verdict = *v;
-            break;
-        }
-        case K_ORIGIN: {
-            std::string_view s;
-            ok = w.str(f.value(), s);
-            if (!ok) break;
-            if (s == "middlebox")
-                out.origin = Origin::middlebox;
-            else if (s == "peer")
-                out.origin = Origin::peer;
-            else if (s == "local")
-                out.origin = Origin::local;
-            else if (s == "unknown")
-                out.origin = Origin::unknown;
-            else
-                ok = w.fail(LineProblem::bad_value);
-            break;
-        }
-        case K_DIRECTION: {
-            std::string_view s;
-            ok = w.str(f.value(), s);
-            if (!ok) break;
-            if (s == "sent")
-                out.sent = true;
-            else if (s != "received")
-                ok = w.fail(LineProblem::bad_value);
-            break;
-        }
-        case K_CONNECTIONS:
-            ok = w.u64(f.value(), out.connections);
-            break;
-        case K_WITHOUT_KA:
-            ok = w.u64(f.value(), out.without_keepalive);
-            break;
-        case K_RESETS_RX:
-            ok = w.u64(f.value(), out.resets_received);
-            break;
-        case K_RESETS_TX:
-            ok = w.u64(f.value(), out.resets_sent);
-            break;
-        case K_TIMEOUTS:
-            ok = w.u64(f.value(), out.timeouts);
-            break;
-        case K_SOCKETS:
-            ok = w.u64(f.value(), out.sockets);
-            break;
-        case K_LOST:
-            ok = w.u64(f.value(), out.lost);
-            break;
-        case K_OPTION: {
-            std::string_view s;
-            ok = w.str(f.value(), s);
-            out.option = option_of(s);
-            break;
-        }
-        case K_VALUE:
-            ok = w.i64(f.value(), out.value);
-            break;
-        case K_RESULT:
-            ok = w.i64(f.value(), out.result);
-            break;
-        case K_CGROUP:
-            ok = w.opt_str(f.value(), out.cgroup);
-            break;
-        case K_CONTAINER_ID:
-            ok = w.opt_str(f.value(), out.container_id);
-            break;
-        default:
-            break;
-        }
-        if (!ok) return w.problem;
+        st.seen |= bit(key);
+        if (auto p = read_field(w, key, f.value(), out, st)) return p;
     }
     // Trailing bytes after the object ("{...} x", "{...}}").
     if (!at_end(doc)) return LineProblem::not_json;
 
     constexpr std::uint32_t base = bit(K_V) | bit(K_EVENT) | bit(K_TS) | bit(K_HOST);
-    if ((seen & base) != base) return LineProblem::missing_field;
-    if (unknown) return LineProblem::unknown_event;
-    if ((seen & required_fields(out.kind)) != required_fields(out.kind))
+    if ((st.seen & base) != base) return LineProblem::missing_field;
+    if (st.unknown) return LineProblem::unknown_event;
+    if ((st.seen & required_fields(out.kind)) != required_fields(out.kind))
         return LineProblem::missing_field;
     if (process_required_non_null(out.kind) && !out.has_process) return LineProblem::wrong_type;
     return std::nullopt;

@@ -230,9 +230,16 @@ class Aggregator {
                          std::uint64_t idle_ms, KaState ka, std::uint32_t ka_idle_s, bool inferred);
     void count_death_idle(const ReportLine &l);
     void resolve_pairs(ReportData &out);
+    PairSide side_of(std::uint32_t conn);
+    void add_pair(ReportData &out, std::uint32_t a, std::uint32_t b);
 
     void on_reset(std::uint32_t host, const ReportLine &l);
     void on_timeout(std::uint32_t host, const ReportLine &l);
+    void on_closed(std::uint32_t host, const ReportLine &l);
+    void on_audit_socket(std::uint32_t host, const ReportLine &l);
+    void on_keepalive_set(std::uint32_t host, const ReportLine &l);
+    void on_process_summary(std::uint32_t host, const ReportLine &l);
+    void on_audit_process(std::uint32_t host, const ReportLine &l);
 
     std::vector<HostReport> hosts_;
     std::unordered_map<std::string, std::uint32_t> host_ids_;
