@@ -88,8 +88,6 @@ void process_groups(const ReportData &d, std::string &out) {
     for (std::size_t i = 0; i < n; ++i) {
         const ProcessGroup &g = d.groups[i];
         const ProcessReport &p = d.processes[g.first];
-        std::string pids = std::to_string(g.procs.size());
-        if (g.procs.size() == 1 && p.owned) pids = "pid " + std::to_string(p.pid);
         line(out, "  %-*.*s %-*s %6s %7llu %7llu %7llu %8llu %9llu %9s  %-24s %s", int(hw), int(hw),
              d.hosts[g.host].name.c_str(), int(cw), p.owned ? p.comm.c_str() : "(unowned)",
              pids.c_str(), (unsigned long long)g.connections,
