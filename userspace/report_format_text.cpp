@@ -88,9 +88,9 @@ void process_groups(const ReportData &d, std::string &out) {
     for (std::size_t i = 0; i < n; ++i) {
         const ProcessGroup &g = d.groups[i];
         const ProcessReport &p = d.processes[g.first];
-        line(out, "  %-*.*s %-*s %6s %7llu %7llu %7llu %8llu %9llu %9s  %-24s %s", int(hw), int(hw),
-             d.hosts[g.host].name.c_str(), int(cw), p.owned ? p.comm.c_str() : "(unowned)",
-             pids.c_str(), (unsigned long long)g.connections,
+        line(out, "  %-*.*s %-*s %6zu %7llu %7llu %7llu %8llu %9llu %9s  %-24s %s", int(hw),
+             int(hw), d.hosts[g.host].name.c_str(), int(cw), p.owned ? p.comm.c_str() : "(unowned)",
+             g.procs.size(), (unsigned long long)g.connections,
              (unsigned long long)g.without_keepalive, (unsigned long long)g.resets,
              (unsigned long long)g.timeouts, (unsigned long long)g.mb_deaths,
              g.mb_min_idle_ms == UINT64_MAX ? "-" : human_ms(g.mb_min_idle_ms).c_str(),
