@@ -179,6 +179,13 @@ class Aggregator {
         std::int64_t close_ts; // connection_closed (F_CLOSED)
     };
     static_assert(sizeof(Conn) == 40, "one per connection: keep it small");
+    // Conn::flags
+    static constexpr std::uint8_t F_ENDED = 1;      // died or closed
+    static constexpr std::uint8_t F_CLOSED = 2;     // connection_closed seen
+    static constexpr std::uint8_t F_DIED = 4;       // reset or timeout seen
+    static constexpr std::uint8_t F_SENT_RESET = 8; // this socket sent an RST
+    static constexpr std::uint8_t F_PENDING = 16; // received RST, origin unknown, not yet resolved
+    static constexpr std::uint8_t F_PENDING_IDLE = 32;
     enum class Role { observe, death, close };
 
     // Open addressing (4 bytes per slot) over items stored densely in fixed
