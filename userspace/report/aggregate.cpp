@@ -85,18 +85,17 @@ Aggregator::StateSize Aggregator::state_size() const {
 std::uint32_t Aggregator::host_id(std::string_view name) {
     // Lines come in runs from one host: compare with the last one first.
     if (last_host_id_ != UINT32_MAX && name == last_host_) return last_host_id_;
-    std::string key(name);
-    auto it = host_ids_.find(key);
+    auto it = host_ids_.find(name);
     std::uint32_t id;
     if (it == host_ids_.end()) {
         id = std::uint32_t(hosts_.size());
-        host_ids_.emplace(key, id);
-        hosts_.emplace_back().name = key;
+        host_ids_.emplace(std::string(name), id);
+        hosts_.emplace_back().name = std::string(name);
         unowned_.push_back(UINT32_MAX);
     } else {
         id = it->second;
     }
-    last_host_ = std::move(key);
+    last_host_.assign(name); // reuses its buffer
     last_host_id_ = id;
     return id;
 }

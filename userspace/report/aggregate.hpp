@@ -249,7 +249,15 @@ class Aggregator {
     void on_audit_process(std::uint32_t host, const ReportLine &l);
 
     std::vector<HostReport> hosts_;
-    std::unordered_map<std::string, std::uint32_t> host_ids_;
+    // Transparent: a host name from the line (a string_view) is looked up
+    // without building a std::string; fleets interleave many hosts' lines.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> host_ids_;
     std::string last_host_;
     std::uint32_t last_host_id_ = UINT32_MAX;
     std::vector<ProcessReport> procs_;
