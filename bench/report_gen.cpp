@@ -7,7 +7,7 @@
 //   rw_report_gen --lines 5000 --seed 7              # to stdout
 //
 // The fleet: --hosts hosts (api/batch clients, db/cache servers, proxies),
-// 3-6 processes each, some in containers (own netns, kubepods cgroup). Each
+// 3-6 processes each (--procs N: N each), some in containers (own netns, kubepods cgroup). Each
 // simulated connection emits its lifecycle on both ends when both are in the
 // fleet: keepalive_set, then connection_closed (most), a reset after idling
 // behind a 350 s NAT (origin unknown on the client: the far end is another
@@ -58,7 +58,8 @@ struct Host {
 
 class Gen {
   public:
-    Gen(unsigned hosts, std::uint64_t seed) : rng_(seed) {
+    // procs_per_host 0: 3-6 per host.
+    Gen(unsigned hosts, unsigned procs_per_host, std::uint64_t seed) : rng_(seed) {
         static const char *roles[] = {"api", "api", "batch", "db", "cache", "proxy"};
         for (unsigned i = 0; i < hosts; ++i) {
             Host h;
@@ -73,7 +74,7 @@ class Gen {
             h.fmt = make_json_formatter(h.name);
             h.server = role == "db" || role == "cache" || role == "proxy";
             h.client = role != "db" && role != "cache";
-            unsigned nprocs = 3 + unsigned(rng_() % 4);
+            unsigned nprocs = procs_per_host ? procs_per_host : 3 + unsigned(rng_() % 4);
             for (unsigned p = 0; p < nprocs; ++p)
                 h.procs.push_back(make_proc(role, p));
             hosts_.push_back(std::move(h));
@@ -434,7 +435,7 @@ class Gen {
 };
 
 [[noreturn]] void usage() {
-    std::fprintf(stderr, "usage: rw_report_gen (--size SIZE | --lines N) [--hosts N] [--seed N] "
+    std::fprintf(stderr, "usage: rw_report_gen (--size SIZE | --lines N) [--hosts N] [--procs N] [--seed N] "
                          "[-o FILE]\n");
     std::exit(2);
 }
@@ -443,7 +444,7 @@ class Gen {
 
 int main(int argc, char **argv) {
     std::uint64_t size = 0, lines = 0, seed = 1;
-    unsigned hosts = 40;
+    unsigned hosts = 40, procs = 0; // procs per host; 0: 3-6
     std::string path;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -459,6 +460,8 @@ int main(int argc, char **argv) {
             lines = std::stoull(next());
         } else if (a == "--hosts") {
             hosts = unsigned(std::stoul(next()));
+        } else if (a == "--procs") {
+            procs = unsigned(std::stoul(next()));
         } else if (a == "--seed") {
             seed = std::stoull(next());
         } else if (a == "-o" || a == "--output") {
@@ -473,7 +476,7 @@ int main(int argc, char **argv) {
         std::perror(path.c_str());
         return 1;
     }
-    Gen gen(hosts, seed);
+    Gen gen(hosts, procs, seed);
     std::string buf;
     std::uint64_t written = 0, nlines = 0;
     while ((size && written < size) || (lines && nlines < lines)) {

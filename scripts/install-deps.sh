@@ -31,6 +31,7 @@ test_pkgs=(
     bpftrace libbpf-tools            # peers, used by the bench smoke test
     gzip
     qemu-system-x86 busybox-static cpio  # the kernel matrix (scripts/vm-matrix.sh)
+    dpkg-dev lintian help2man adduser    # scripts/package.sh and the package tests
 )
 
 case "$mode" in

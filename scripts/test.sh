@@ -22,14 +22,16 @@ scripts/build.sh -DRW_BUILD_TESTS=ON
 # the RAII teardown would hide and that no unit test reaches; they cost about as
 # long again as the plain privileged run (a few minutes of a 90-minute CI
 # budget). The soak is left out: its heap threshold is about the real
-# allocator, and ASan's quarantine would make it meaningless.
+# allocator, and ASan's quarantine would make it meaningless. The release
+# package tests (label package) are not run twice: they build and test the
+# static release binary, which is the same whatever this build is.
 if [ "${RW_TEST_ASAN:-1}" != 0 ]; then
     asan_dir=${ASAN_BUILD_DIR:-build-asan}
     BUILD_DIR=$asan_dir scripts/build.sh -DRW_BUILD_TESTS=ON -DRW_SANITIZE=ON
     # Leaks are errors too; abort on the first report so ctest sees it.
     (cd "$asan_dir" && ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
-        ctest --output-on-failure --timeout 600 -LE soak "$@")
+        ctest --output-on-failure --timeout 600 -LE 'soak|package' "$@")
 fi
 
 # Fuzzing: every target for a bounded time (scripts/fuzz.sh --seconds N).

@@ -27,6 +27,7 @@ struct Proc {
 struct Ka {
     bool on = false;
     unsigned idle_s = 7200;
+    const char *source = "sysctl"; // "socket": the app set TCP_KEEPIDLE
 };
 
 // 2026-01-01T00:00:00Z plus `ms`.
@@ -59,7 +60,8 @@ inline std::string ka(const std::optional<Ka> &k) {
     if (!k) return ",\"keepalive\":null";
     return std::string(",\"keepalive\":{\"enabled\":") + (k->on ? "true" : "false") +
            ",\"idle_s\":" + std::to_string(k->idle_s) +
-           ",\"interval_s\":75,\"probes\":9,\"source\":\"sysctl\",\"user_timeout_ms\":null}";
+           ",\"interval_s\":75,\"probes\":9,\"source\":\"" + k->source +
+           "\",\"user_timeout_ms\":null}";
 }
 
 inline std::string conn(const Ep &l, const Ep &r, std::uint32_t netns) {

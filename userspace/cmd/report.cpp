@@ -9,8 +9,9 @@
 #ifdef RW_NO_REPORT
 namespace rstwatch {
 int run_report(const ReportOptions &) {
-    throw EnvironmentError("this static build of rstwatch has no `report` (Debian ships simdjson "
-                           "only as a shared library): run it from the regular build");
+    throw EnvironmentError("this static build of rstwatch has no `report` (built without "
+                           "RW_STATIC_SOURCES, scripts/fetch-static-sources.sh): use the release "
+                           "binary or the regular build");
 }
 } // namespace rstwatch
 #else

@@ -78,6 +78,21 @@ struct ProcessReport {
     std::uint64_t timeouts_total() const;
 };
 
+// The processes of one (host, comm, cgroup): the replicas of one worker, which
+// share one remedy. The text report prints one row per group; JSON keeps the
+// per-pid detail (report_process) and adds the groups (docs/events.md).
+struct ProcessGroup {
+    std::uint32_t host = 0;
+    std::uint32_t first = 0;          // its worst process: comm, cgroup, owned come from it
+    std::vector<std::uint32_t> procs; // process ids, worst first
+    std::uint64_t connections = 0, without_keepalive = 0, resets = 0, timeouts = 0;
+    std::array<std::uint64_t, kVerdictCount> resets_by_verdict{}, timeouts_by_verdict{};
+    std::uint64_t mb_deaths = 0, mb_ka_off = 0, mb_ka_on = 0;
+    std::uint64_t mb_min_idle_ms = UINT64_MAX; // the smallest of its processes'
+    std::uint32_t mb_max_ka_idle_s = 0;        // the slowest keepalive of its processes'
+    bool ka_idle_from_socket = false;          // one of them sets TCP_KEEPIDLE itself
+};
+
 struct HostReport {
     std::string name;
     std::int64_t first_ts = INT64_MAX, last_ts = INT64_MIN;
@@ -117,6 +132,7 @@ struct ReportData {
     std::vector<HostReport> hosts;          // index = host id
     std::vector<ProcessReport> processes;   // index = process id
     std::vector<std::uint32_t> worst_first; // process ids, worst first
+    std::vector<ProcessGroup> groups;       // in the order of their worst process
     std::vector<std::uint32_t> hosts_order; // host ids, most middlebox deaths first
     IdleHistogram histogram;
     MiddleboxDeaths middlebox;
@@ -127,6 +143,9 @@ struct ReportData {
     std::uint64_t unresolved_resets = 0; // received, origin unknown, no peer seen
     std::uint64_t ignored = 0;           // report_* lines in the input
 };
+
+// Groups d.processes by (host, comm, cgroup), in d.worst_first order.
+std::vector<ProcessGroup> group_processes(const ReportData &d);
 
 class Aggregator {
   public:
@@ -160,6 +179,13 @@ class Aggregator {
         std::int64_t close_ts; // connection_closed (F_CLOSED)
     };
     static_assert(sizeof(Conn) == 40, "one per connection: keep it small");
+    // Conn::flags
+    static constexpr std::uint8_t F_ENDED = 1;      // died or closed
+    static constexpr std::uint8_t F_CLOSED = 2;     // connection_closed seen
+    static constexpr std::uint8_t F_DIED = 4;       // reset or timeout seen
+    static constexpr std::uint8_t F_SENT_RESET = 8; // this socket sent an RST
+    static constexpr std::uint8_t F_PENDING = 16; // received RST, origin unknown, not yet resolved
+    static constexpr std::uint8_t F_PENDING_IDLE = 32;
     enum class Role { observe, death, close };
 
     // Open addressing (4 bytes per slot) over items stored densely in fixed
@@ -211,12 +237,27 @@ class Aggregator {
                          std::uint64_t idle_ms, KaState ka, std::uint32_t ka_idle_s, bool inferred);
     void count_death_idle(const ReportLine &l);
     void resolve_pairs(ReportData &out);
+    PairSide side_of(std::uint32_t conn);
+    void add_pair(ReportData &out, std::uint32_t a, std::uint32_t b);
 
     void on_reset(std::uint32_t host, const ReportLine &l);
     void on_timeout(std::uint32_t host, const ReportLine &l);
+    void on_closed(std::uint32_t host, const ReportLine &l);
+    void on_audit_socket(std::uint32_t host, const ReportLine &l);
+    void on_keepalive_set(std::uint32_t host, const ReportLine &l);
+    void on_process_summary(std::uint32_t host, const ReportLine &l);
+    void on_audit_process(std::uint32_t host, const ReportLine &l);
 
     std::vector<HostReport> hosts_;
-    std::unordered_map<std::string, std::uint32_t> host_ids_;
+    // Transparent: a host name from the line (a string_view) is looked up
+    // without building a std::string; fleets interleave many hosts' lines.
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::uint32_t, NameHash, std::equal_to<>> host_ids_;
     std::string last_host_;
     std::uint32_t last_host_id_ = UINT32_MAX;
     std::vector<ProcessReport> procs_;

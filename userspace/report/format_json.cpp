@@ -11,6 +11,8 @@ namespace rstwatch {
 
 namespace {
 
+// Pids listed per group in report_finding.affected_groups (the rest: report_process).
+constexpr std::size_t kMaxGroupPids = 10;
 constexpr std::string_view kOptionNames[] = {"SO_KEEPALIVE", "TCP_KEEPIDLE", "TCP_KEEPINTVL",
                                              "TCP_KEEPCNT", "TCP_USER_TIMEOUT"};
 
@@ -79,6 +81,39 @@ void process_obj(JsonWriter &w, const ProcessReport &p) {
     }
     w.key("process").begin_object();
     w.field_unum("pid", p.pid).field("comm", p.comm).field_unum("uid", p.uid).end_object();
+}
+
+// The affected processes of one (host, comm, cgroup) with their one fix
+// (the text report's rows); `affected` above keeps the per-pid detail.
+void affected_groups(JsonWriter &w, const ReportData &d, const Finding &f) {
+    w.key("affected_groups").begin_array();
+    for (const auto &a : f.affected_groups) {
+        const ProcessGroup &g = d.groups[a.group];
+        const ProcessReport &p = d.processes[g.first];
+        w.begin_object().field("source_host", d.hosts[g.host].name);
+        if (p.owned)
+            w.field("comm", p.comm);
+        else
+            w.field_null("comm");
+        opt_str(w, "cgroup", p.cgroup);
+        w.field_unum("processes", g.procs.size());
+        w.key("pids").begin_array();
+        for (std::size_t i = 0; i < g.procs.size() && i < kMaxGroupPids && p.owned; ++i)
+            w.unum(d.processes[g.procs[i]].pid);
+        w.end_array();
+        w.field_unum("deaths", a.deaths).field("keepalive", a.keepalive);
+        if (a.fix_command.empty())
+            w.field_null("fix");
+        else
+            w.key("fix")
+                .begin_object()
+                .field("what", a.fix_what)
+                .field("command", a.fix_command)
+                .end_object();
+        w.end_object();
+    }
+    w.end_array();
+    w.field_unum("affected_groups_omitted", f.affected_groups_omitted);
 }
 
 void endpoint(JsonWriter &w, std::string_view k, const ReportEndpoint &e) {
@@ -152,6 +187,230 @@ std::optional<std::uint64_t> bound_of(const ReportResult &r) {
     return std::nullopt;
 }
 
+// One function per report_* record type (docs/events.md).
+
+void write_input(Out &o, const InputSummary &in) {
+    JsonWriter w = o.begin("report_input");
+    w.field("path", in.name == "<stdin>" ? std::string_view("-") : std::string_view(in.name));
+    w.field("compression", in.stats.gzip ? "gzip" : "none");
+    w.field_unum("bytes_read", in.stats.bytes_read).field_unum("bytes", in.stats.bytes);
+    w.field_unum("lines", in.lines).field_unum("blank_lines", in.blank);
+    w.field_unum("events", in.accepted);
+    w.key("problems").begin_array();
+    for (std::size_t i = 0; i < kLineProblemCount; ++i) {
+        if (!in.problems[i]) continue;
+        w.begin_object().field("class", to_string(LineProblem(i)));
+        w.field_unum("count", in.problems[i]).field_unum("first_line", in.first_line[i]);
+        w.end_object();
+    }
+    w.end_array();
+    opt_str(w, "gzip_error", in.stats.gzip_error);
+    o.end(w);
+}
+
+void write_summary(Out &o, const ReportResult &r) {
+    const ReportData &d = r.data;
+    JsonWriter w = o.begin("report_summary");
+    std::uint64_t lost = 0, malformed = 0;
+    for (const auto &h : d.hosts)
+        lost += h.lost;
+    for (auto n : r.problems)
+        malformed += n;
+    w.field_unum("inputs", r.inputs.size()).field_unum("lines", r.lines);
+    w.field_unum("bytes", r.bytes).field_unum("events", d.events);
+    w.field_unum("malformed", malformed);
+    w.field_unum("hosts", d.hosts.size()).field_unum("processes", d.processes.size());
+    w.field_unum("connections", d.connections);
+    w.field_unum("resets", d.resets).field_unum("timeouts", d.timeouts);
+    w.key("middlebox_deaths").begin_object();
+    w.field_unum("total", d.middlebox.total).field_unum("idle_known", d.middlebox.known_idle);
+    w.field_unum("inferred_origin", d.middlebox.inferred).end_object();
+    w.field_unum("unresolved_resets", d.unresolved_resets);
+    w.field_unum("duplicates", d.duplicates).field_unum("ignored_report_lines", d.ignored);
+    w.field_unum("lost_events", lost);
+    const PairCounts &pc = d.pair_counts;
+    w.key("pairs").begin_object();
+    w.field_unum("total", pc.total).field_unum("both", pc.both);
+    w.field_unum("neither", pc.neither).field_unum("one_side", pc.one_side);
+    w.field_unum("unknown", pc.unknown).field_unum("ambiguous", pc.ambiguous);
+    w.field_unum("emitted", pc.emitted).field_unum("omitted", pc.omitted);
+    w.end_object();
+    w.key("problems").begin_array();
+    for (std::size_t i = 0; i < kLineProblemCount; ++i) {
+        if (!r.problems[i]) continue;
+        w.begin_object().field("class", to_string(LineProblem(i)));
+        w.field_unum("count", r.problems[i]);
+        w.field("first_input", r.first_input[i] == "<stdin>" ? "-" : r.first_input[i]);
+        w.field_unum("first_line", r.first_line[i]).end_object();
+    }
+    w.end_array();
+    w.key("unknown_events").begin_array();
+    for (const auto &n : r.unknown_events)
+        w.str(n);
+    w.end_array();
+    opt_u64(w, "configured_timeout_ms", bool(r.configured_ms), r.configured_ms.value_or(0));
+    o.end(w);
+}
+
+void write_finding(Out &o, const ReportData &d, const Finding &f,
+                   std::optional<std::uint64_t> bound) {
+    JsonWriter w = o.begin("report_finding");
+    w.field("kind", to_string(f.kind)).field("summary", f.summary);
+    if (f.kind == FindingKind::one_side_keepalive) {
+        w.field_unum("pairs", f.pairs);
+        w.key("examples").begin_array();
+        for (std::size_t i : f.examples) {
+            w.begin_array();
+            pair_side(w, d, d.pairs[i].a, bound);
+            pair_side(w, d, d.pairs[i].b, bound);
+            w.end_array();
+        }
+        w.end_array();
+        o.end(w);
+        return;
+    }
+    const ClusterResult &c = f.cluster;
+    w.field_unum("middlebox_deaths", c.deaths).field_unum("idle_at_least_floor", c.at_or_above);
+    w.field_unum("below_floor", c.below_floor).field_unum("floor_ms", kClusterFloorMs);
+    w.key("fraction").dbl(c.fraction);
+    w.field_unum("inferred_origin", f.inferred);
+    w.key("hosts").begin_array();
+    for (auto h : f.hosts)
+        w.str(d.hosts[h].name);
+    w.end_array();
+    if (f.kind == FindingKind::deaths_not_clustered) {
+        o.end(w);
+        return;
+    }
+    w.field_unum("upper_bound_ms", c.bound_ms);
+    opt_u64(w, "configured_timeout_ms", bool(f.configured_ms), f.configured_ms.value_or(0));
+    if (f.consistent_with_configured)
+        w.field_bool("consistent_with_configured", *f.consistent_with_configured);
+    else
+        w.field_null("consistent_with_configured");
+    w.key("consistent_presets").begin_array();
+    for (const auto &p : f.presets) {
+        w.begin_object().field("name", p.name);
+        w.field_unum("timeout_s", std::uint64_t(p.timeout.count()));
+        w.field("behaviour", p.behaviour).end_object();
+    }
+    w.end_array();
+    w.key("keepalive").begin_object();
+    w.field_unum("idle_s", f.advice.idle_s).field_unum("interval_s", f.advice.interval_s);
+    w.field_unum("probes", f.advice.probes).field("basis", f.advice.basis).end_object();
+    w.key("commands").begin_array();
+    for (const auto &cmd : f.commands)
+        w.begin_object().field("what", cmd.what).field("command", cmd.command).end_object();
+    w.end_array();
+    w.key("affected").begin_array();
+    for (const auto &a : f.affected) {
+        const ProcessReport &p = d.processes[a.proc];
+        w.begin_object().field("source_host", d.hosts[p.host].name);
+        process_obj(w, p);
+        opt_str(w, "cgroup", p.cgroup);
+        w.field_unum("deaths", a.deaths).field("keepalive", a.keepalive);
+        if (a.fix_command.empty())
+            w.field_null("fix");
+        else
+            w.key("fix")
+                .begin_object()
+                .field("what", a.fix_what)
+                .field("command", a.fix_command)
+                .end_object();
+        w.end_object();
+    }
+    w.end_array();
+    w.field_unum("affected_omitted", f.affected_omitted);
+    affected_groups(w, d, f);
+    o.end(w);
+}
+
+void write_process(Out &o, const ReportData &d, std::uint32_t pi, std::uint64_t rank) {
+    const ProcessReport &p = d.processes[pi];
+    JsonWriter w = o.begin("report_process");
+    w.field_unum("rank", rank).field("source_host", d.hosts[p.host].name);
+    process_obj(w, p);
+    opt_str(w, "cgroup", p.cgroup);
+    opt_str(w, "container_id", p.container_id);
+    w.field_unum("connections", p.connections());
+    w.field_unum("without_keepalive", p.without_keepalive());
+    w.key("resets").begin_object().field_unum("total", p.resets_total());
+    w.field_unum("received", p.resets_received).field_unum("sent", p.resets_sent);
+    by_verdict(w, p.resets);
+    w.end_object();
+    w.key("timeouts").begin_object().field_unum("total", p.timeouts_total());
+    by_verdict(w, p.timeouts);
+    w.end_object();
+    w.field_unum("middlebox_deaths", p.mb_deaths);
+    opt_u64(w, "min_middlebox_idle_ms", p.mb_min_idle_ms != UINT64_MAX, p.mb_min_idle_ms);
+    w.key("keepalive_options_set").begin_array();
+    for (unsigned i = 0; i < 5; ++i)
+        if (p.ka_options & (1u << i)) w.str(kOptionNames[i]);
+    w.end_array();
+    o.end(w);
+}
+
+void write_histogram(Out &o, const IdleHistogram &h) {
+    JsonWriter w = o.begin("report_histogram");
+    w.field("field", "idle_ms").field("scale", "log2");
+    int lo = -1, hi = -1;
+    std::uint64_t all = 0, mb = 0;
+    for (int b = 0; b < 65; ++b) {
+        all += h.all[b];
+        mb += h.middlebox[b];
+        if (h.all[b] || h.middlebox[b]) {
+            if (lo < 0) lo = b;
+            hi = b;
+        }
+    }
+    w.field_unum("deaths", all).field_unum("middlebox", mb);
+    w.key("buckets").begin_array();
+    for (int b = lo; lo >= 0 && b <= hi; ++b) {
+        w.begin_object().field_unum("ge_ms", IdleHistogram::lower(unsigned(b)));
+        if (b < 64)
+            w.field_unum("lt_ms", IdleHistogram::upper(unsigned(b)));
+        else
+            w.field_null("lt_ms");
+        w.field_unum("deaths", h.all[b]).field_unum("middlebox", h.middlebox[b]);
+        w.end_object();
+    }
+    w.end_array();
+    w.key("idle_unknown").begin_object();
+    w.field_unum("deaths", h.all_unknown).field_unum("middlebox", h.middlebox_unknown);
+    w.end_object();
+    o.end(w);
+}
+
+void write_pair(Out &o, const ReportData &d, const PairReport &p,
+                std::optional<std::uint64_t> bound) {
+    JsonWriter w = o.begin("report_pair");
+    w.field("status", to_string(p.status)).field_bool("same_host", p.a.host == p.b.host);
+    w.key("sides").begin_array();
+    pair_side(w, d, p.a, bound);
+    pair_side(w, d, p.b, bound);
+    w.end_array();
+    w.field("explanation", pair_explanation(d, p));
+    o.end(w);
+}
+
+void write_host(Out &o, const HostReport &h) {
+    JsonWriter w = o.begin("report_host");
+    w.field("source_host", h.name);
+    const bool known = h.first_ts != INT64_MAX;
+    if (known) {
+        w.field("first_ts", o.ts(h.first_ts)).field("last_ts", o.ts(h.last_ts));
+    } else {
+        w.field_null("first_ts").field_null("last_ts");
+    }
+    w.field_unum("events", h.events).field_unum("sessions", h.sessions);
+    w.field_unum("lost_events", h.lost).field_unum("processes", h.processes);
+    w.field_unum("connections", h.connections);
+    w.field_unum("resets", h.resets).field_unum("timeouts", h.timeouts);
+    w.field_unum("middlebox_deaths", h.mb_deaths);
+    opt_u64(w, "min_middlebox_idle_ms", h.mb_min_idle_ms != UINT64_MAX, h.mb_min_idle_ms);
+    o.end(w);
+}
+
 } // namespace
 
 void format_report_json(const ReportResult &r, std::string_view host, std::int64_t ts_ns,
@@ -159,227 +418,19 @@ void format_report_json(const ReportResult &r, std::string_view host, std::int64
     Out o(out, host, ts_ns);
     const ReportData &d = r.data;
     const auto bound = bound_of(r);
-
-    for (const auto &in : r.inputs) {
-        JsonWriter w = o.begin("report_input");
-        w.field("path", in.name == "<stdin>" ? std::string_view("-") : std::string_view(in.name));
-        w.field("compression", in.stats.gzip ? "gzip" : "none");
-        w.field_unum("bytes_read", in.stats.bytes_read).field_unum("bytes", in.stats.bytes);
-        w.field_unum("lines", in.lines).field_unum("blank_lines", in.blank);
-        w.field_unum("events", in.accepted);
-        w.key("problems").begin_array();
-        for (std::size_t i = 0; i < kLineProblemCount; ++i) {
-            if (!in.problems[i]) continue;
-            w.begin_object().field("class", to_string(LineProblem(i)));
-            w.field_unum("count", in.problems[i]).field_unum("first_line", in.first_line[i]);
-            w.end_object();
-        }
-        w.end_array();
-        opt_str(w, "gzip_error", in.stats.gzip_error);
-        o.end(w);
-    }
-
-    {
-        JsonWriter w = o.begin("report_summary");
-        std::uint64_t lost = 0, malformed = 0;
-        for (const auto &h : d.hosts)
-            lost += h.lost;
-        for (auto n : r.problems)
-            malformed += n;
-        w.field_unum("inputs", r.inputs.size()).field_unum("lines", r.lines);
-        w.field_unum("bytes", r.bytes).field_unum("events", d.events);
-        w.field_unum("malformed", malformed);
-        w.field_unum("hosts", d.hosts.size()).field_unum("processes", d.processes.size());
-        w.field_unum("connections", d.connections);
-        w.field_unum("resets", d.resets).field_unum("timeouts", d.timeouts);
-        w.key("middlebox_deaths").begin_object();
-        w.field_unum("total", d.middlebox.total).field_unum("idle_known", d.middlebox.known_idle);
-        w.field_unum("inferred_origin", d.middlebox.inferred).end_object();
-        w.field_unum("unresolved_resets", d.unresolved_resets);
-        w.field_unum("duplicates", d.duplicates).field_unum("ignored_report_lines", d.ignored);
-        w.field_unum("lost_events", lost);
-        const PairCounts &pc = d.pair_counts;
-        w.key("pairs").begin_object();
-        w.field_unum("total", pc.total).field_unum("both", pc.both);
-        w.field_unum("neither", pc.neither).field_unum("one_side", pc.one_side);
-        w.field_unum("unknown", pc.unknown).field_unum("ambiguous", pc.ambiguous);
-        w.field_unum("emitted", pc.emitted).field_unum("omitted", pc.omitted);
-        w.end_object();
-        w.key("problems").begin_array();
-        for (std::size_t i = 0; i < kLineProblemCount; ++i) {
-            if (!r.problems[i]) continue;
-            w.begin_object().field("class", to_string(LineProblem(i)));
-            w.field_unum("count", r.problems[i]);
-            w.field("first_input", r.first_input[i] == "<stdin>" ? "-" : r.first_input[i]);
-            w.field_unum("first_line", r.first_line[i]).end_object();
-        }
-        w.end_array();
-        w.key("unknown_events").begin_array();
-        for (const auto &n : r.unknown_events)
-            w.str(n);
-        w.end_array();
-        opt_u64(w, "configured_timeout_ms", bool(r.configured_ms), r.configured_ms.value_or(0));
-        o.end(w);
-    }
-
-    for (const auto &f : r.findings) {
-        JsonWriter w = o.begin("report_finding");
-        w.field("kind", to_string(f.kind)).field("summary", f.summary);
-        if (f.kind == FindingKind::one_side_keepalive) {
-            w.field_unum("pairs", f.pairs);
-            w.key("examples").begin_array();
-            for (std::size_t i : f.examples) {
-                w.begin_array();
-                pair_side(w, d, d.pairs[i].a, bound);
-                pair_side(w, d, d.pairs[i].b, bound);
-                w.end_array();
-            }
-            w.end_array();
-            o.end(w);
-            continue;
-        }
-        const ClusterResult &c = f.cluster;
-        w.field_unum("middlebox_deaths", c.deaths).field_unum("idle_at_least_floor", c.at_or_above);
-        w.field_unum("below_floor", c.below_floor).field_unum("floor_ms", kClusterFloorMs);
-        w.key("fraction").dbl(c.fraction);
-        w.field_unum("inferred_origin", f.inferred);
-        w.key("hosts").begin_array();
-        for (auto h : f.hosts)
-            w.str(d.hosts[h].name);
-        w.end_array();
-        if (f.kind == FindingKind::deaths_not_clustered) {
-            o.end(w);
-            continue;
-        }
-        w.field_unum("upper_bound_ms", c.bound_ms);
-        opt_u64(w, "configured_timeout_ms", bool(f.configured_ms), f.configured_ms.value_or(0));
-        if (f.consistent_with_configured)
-            w.field_bool("consistent_with_configured", *f.consistent_with_configured);
-        else
-            w.field_null("consistent_with_configured");
-        w.key("consistent_presets").begin_array();
-        for (const auto &p : f.presets) {
-            w.begin_object().field("name", p.name);
-            w.field_unum("timeout_s", std::uint64_t(p.timeout.count()));
-            w.field("behaviour", p.behaviour).end_object();
-        }
-        w.end_array();
-        w.key("keepalive").begin_object();
-        w.field_unum("idle_s", f.advice.idle_s).field_unum("interval_s", f.advice.interval_s);
-        w.field_unum("probes", f.advice.probes).field("basis", f.advice.basis).end_object();
-        w.key("commands").begin_array();
-        for (const auto &cmd : f.commands)
-            w.begin_object().field("what", cmd.what).field("command", cmd.command).end_object();
-        w.end_array();
-        w.key("affected").begin_array();
-        for (const auto &a : f.affected) {
-            const ProcessReport &p = d.processes[a.proc];
-            w.begin_object().field("source_host", d.hosts[p.host].name);
-            process_obj(w, p);
-            opt_str(w, "cgroup", p.cgroup);
-            w.field_unum("deaths", a.deaths).field("keepalive", a.keepalive);
-            if (a.fix_command.empty())
-                w.field_null("fix");
-            else
-                w.key("fix")
-                    .begin_object()
-                    .field("what", a.fix_what)
-                    .field("command", a.fix_command)
-                    .end_object();
-            w.end_object();
-        }
-        w.end_array();
-        w.field_unum("affected_omitted", f.affected_omitted);
-        o.end(w);
-    }
-
+    for (const auto &in : r.inputs)
+        write_input(o, in);
+    write_summary(o, r);
+    for (const auto &f : r.findings)
+        write_finding(o, d, f, bound);
     std::uint64_t rank = 0;
-    for (std::uint32_t pi : d.worst_first) {
-        const ProcessReport &p = d.processes[pi];
-        JsonWriter w = o.begin("report_process");
-        w.field_unum("rank", ++rank).field("source_host", d.hosts[p.host].name);
-        process_obj(w, p);
-        opt_str(w, "cgroup", p.cgroup);
-        opt_str(w, "container_id", p.container_id);
-        w.field_unum("connections", p.connections());
-        w.field_unum("without_keepalive", p.without_keepalive());
-        w.key("resets").begin_object().field_unum("total", p.resets_total());
-        w.field_unum("received", p.resets_received).field_unum("sent", p.resets_sent);
-        by_verdict(w, p.resets);
-        w.end_object();
-        w.key("timeouts").begin_object().field_unum("total", p.timeouts_total());
-        by_verdict(w, p.timeouts);
-        w.end_object();
-        w.field_unum("middlebox_deaths", p.mb_deaths);
-        opt_u64(w, "min_middlebox_idle_ms", p.mb_min_idle_ms != UINT64_MAX, p.mb_min_idle_ms);
-        w.key("keepalive_options_set").begin_array();
-        for (unsigned i = 0; i < 5; ++i)
-            if (p.ka_options & (1u << i)) w.str(kOptionNames[i]);
-        w.end_array();
-        o.end(w);
-    }
-
-    {
-        const IdleHistogram &h = d.histogram;
-        JsonWriter w = o.begin("report_histogram");
-        w.field("field", "idle_ms").field("scale", "log2");
-        int lo = -1, hi = -1;
-        std::uint64_t all = 0, mb = 0;
-        for (int b = 0; b < 65; ++b) {
-            all += h.all[b];
-            mb += h.middlebox[b];
-            if (h.all[b] || h.middlebox[b]) {
-                if (lo < 0) lo = b;
-                hi = b;
-            }
-        }
-        w.field_unum("deaths", all).field_unum("middlebox", mb);
-        w.key("buckets").begin_array();
-        for (int b = lo; lo >= 0 && b <= hi; ++b) {
-            w.begin_object().field_unum("ge_ms", IdleHistogram::lower(unsigned(b)));
-            if (b < 64)
-                w.field_unum("lt_ms", IdleHistogram::upper(unsigned(b)));
-            else
-                w.field_null("lt_ms");
-            w.field_unum("deaths", h.all[b]).field_unum("middlebox", h.middlebox[b]);
-            w.end_object();
-        }
-        w.end_array();
-        w.key("idle_unknown").begin_object();
-        w.field_unum("deaths", h.all_unknown).field_unum("middlebox", h.middlebox_unknown);
-        w.end_object();
-        o.end(w);
-    }
-
-    for (const auto &p : d.pairs) {
-        JsonWriter w = o.begin("report_pair");
-        w.field("status", to_string(p.status)).field_bool("same_host", p.a.host == p.b.host);
-        w.key("sides").begin_array();
-        pair_side(w, d, p.a, bound);
-        pair_side(w, d, p.b, bound);
-        w.end_array();
-        w.field("explanation", pair_explanation(d, p));
-        o.end(w);
-    }
-
-    for (std::uint32_t hi : d.hosts_order) {
-        const HostReport &h = d.hosts[hi];
-        JsonWriter w = o.begin("report_host");
-        w.field("source_host", h.name);
-        const bool known = h.first_ts != INT64_MAX;
-        if (known) {
-            w.field("first_ts", o.ts(h.first_ts)).field("last_ts", o.ts(h.last_ts));
-        } else {
-            w.field_null("first_ts").field_null("last_ts");
-        }
-        w.field_unum("events", h.events).field_unum("sessions", h.sessions);
-        w.field_unum("lost_events", h.lost).field_unum("processes", h.processes);
-        w.field_unum("connections", h.connections);
-        w.field_unum("resets", h.resets).field_unum("timeouts", h.timeouts);
-        w.field_unum("middlebox_deaths", h.mb_deaths);
-        opt_u64(w, "min_middlebox_idle_ms", h.mb_min_idle_ms != UINT64_MAX, h.mb_min_idle_ms);
-        o.end(w);
-    }
+    for (std::uint32_t pi : d.worst_first)
+        write_process(o, d, pi, ++rank);
+    write_histogram(o, d.histogram);
+    for (const auto &p : d.pairs)
+        write_pair(o, d, p, bound);
+    for (std::uint32_t hi : d.hosts_order)
+        write_host(o, d.hosts[hi]);
 }
 
 } // namespace rstwatch

@@ -71,107 +71,110 @@ std::string verdicts(const std::array<std::uint64_t, kVerdictCount> &r,
     return s.empty() ? "-" : s;
 }
 
-} // namespace
+// One row per (host, comm, cgroup): counts summed over its pids, the smallest
+// idle among its middlebox deaths. Per-pid rows: --format json.
+void process_groups(const ReportData &d, std::string &out) {
+    out += "\nPROCESSES (one row per host, comm and cgroup; worst first)\n";
+    const std::size_t n = std::min(d.groups.size(), kMaxTextProcesses);
+    std::size_t hw = 4, cw = 4;
+    for (std::size_t i = 0; i < n; ++i) {
+        const ProcessReport &p = d.processes[d.groups[i].first];
+        hw = std::max(hw, std::min<std::size_t>(d.hosts[p.host].name.size(), 32));
+        cw = std::max(cw, p.owned ? p.comm.size() : std::size_t(9));
+    }
+    line(out, "  %-*s %-*s %6s %7s %7s %7s %8s %9s %9s  %-24s %s", int(hw), "HOST", int(cw), "COMM",
+         "PIDS", "CONNS", "NO-KA", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE", "VERDICTS",
+         "CGROUP");
+    for (std::size_t i = 0; i < n; ++i) {
+        const ProcessGroup &g = d.groups[i];
+        const ProcessReport &p = d.processes[g.first];
+        line(out, "  %-*.*s %-*s %6zu %7llu %7llu %7llu %8llu %9llu %9s  %-24s %s", int(hw),
+             int(hw), d.hosts[g.host].name.c_str(), int(cw), p.owned ? p.comm.c_str() : "(unowned)",
+             g.procs.size(), (unsigned long long)g.connections,
+             (unsigned long long)g.without_keepalive, (unsigned long long)g.resets,
+             (unsigned long long)g.timeouts, (unsigned long long)g.mb_deaths,
+             g.mb_min_idle_ms == UINT64_MAX ? "-" : human_ms(g.mb_min_idle_ms).c_str(),
+             verdicts(g.resets_by_verdict, g.timeouts_by_verdict).c_str(),
+             p.cgroup.empty() ? "-" : p.cgroup.c_str());
+    }
+    if (d.groups.size() > n)
+        line(out, "  ... and %zu more groups (see --format json)", d.groups.size() - n);
+}
 
-void format_report_text(const ReportResult &r, std::string &out) {
+void affected_and_fix(const ReportData &d, const Finding &f, std::string &out) {
+    line(out, "    Affected processes (one fix per host, comm and cgroup):");
+    for (const auto &a : f.affected_groups) {
+        const ProcessGroup &g = d.groups[a.group];
+        const std::string &cg = d.processes[g.first].cgroup;
+        line(out, "      %s %s%s%s: %s, keepalive %s", d.hosts[g.host].name.c_str(),
+             group_who(d, g).c_str(), cg.empty() ? "" : " in ", cg.c_str(),
+             plural(a.deaths, "death", "deaths").c_str(), std::string(a.keepalive).c_str());
+        if (!a.fix_command.empty()) {
+            line(out, "        # %s", a.fix_what.c_str());
+            line(out, "        %s", a.fix_command.c_str());
+        }
+    }
+    if (f.affected_groups_omitted)
+        line(out, "      ... and %llu more groups (see --format json)",
+             (unsigned long long)f.affected_groups_omitted);
+    line(out, "    Fix (keepalive idle %us, interval %us, %u probes):", f.advice.idle_s,
+         f.advice.interval_s, f.advice.probes);
+    for (const auto &c : f.commands) {
+        line(out, "      # %s", c.what.c_str());
+        line(out, "      %s", c.command.c_str());
+    }
+}
+
+void finding_text(const ReportData &d, const Finding &f, std::optional<std::uint64_t> bound,
+                  std::string &out) {
+    line(out, "  * %s", f.summary.c_str());
+    if (f.kind == FindingKind::one_side_keepalive) {
+        for (std::size_t i : f.examples) {
+            const PairReport &p = d.pairs[i];
+            line(out, "      %s %s:%u %s  <->  %s %s:%u %s", who(d, p.a.proc).c_str(),
+                 report_addr_text(p.a.local.addr).c_str(), p.a.local.port,
+                 ka_text(p.a, bound).c_str(), who(d, p.b.proc).c_str(),
+                 report_addr_text(p.b.local.addr).c_str(), p.b.local.port,
+                 ka_text(p.b, bound).c_str());
+        }
+        return;
+    }
+    if (f.cluster.below_floor)
+        line(out, "    %s died after less than %s idle (not counted in the bound).",
+             plural(f.cluster.below_floor, "middlebox-caused death", "middlebox-caused deaths")
+                 .c_str(),
+             human_ms(kClusterFloorMs).c_str());
+    if (f.inferred)
+        line(out, "    %s: the peer host logged the connection and sent no RST.",
+             plural(f.inferred, "reset origin inferred across hosts",
+                    "reset origins inferred across hosts")
+                 .c_str());
+    if (f.kind != FindingKind::middlebox_idle_timeout) return;
+    std::string presets;
+    for (const auto &p : f.presets)
+        presets += (presets.empty() ? "" : ", ") + std::string(p.name) + " (" +
+                   std::to_string(p.timeout.count()) + "s, " + std::string(p.behaviour) + ")";
+    line(out, "    Consistent named middleboxes: %s",
+         presets.empty() ? "none (every named preset's timeout is longer than the bound)"
+                         : presets.c_str());
+    if (f.configured_ms)
+        line(out, "    Configured --middlebox-timeout %s: %s", human_ms(*f.configured_ms).c_str(),
+             *f.consistent_with_configured ? "consistent with the bound" : "LONGER than the bound");
+    affected_and_fix(d, f, out);
+}
+
+void findings_text(const ReportResult &r, std::optional<std::uint64_t> bound, std::string &out) {
     const ReportData &d = r.data;
-    std::optional<std::uint64_t> bound;
-    for (const auto &f : r.findings)
-        if (f.kind == FindingKind::middlebox_idle_timeout) bound = f.cluster.bound_ms;
-
-    line(out, "rstwatch report: %s, %s, %s, %s, %s, %s, %s",
-         plural(r.inputs.size(), "input", "inputs").c_str(),
-         plural(r.lines, "line", "lines").c_str(), plural(d.hosts.size(), "host", "hosts").c_str(),
-         plural(d.processes.size(), "process", "processes").c_str(),
-         plural(d.connections, "connection", "connections").c_str(),
-         plural(d.resets, "reset", "resets").c_str(),
-         plural(d.timeouts, "timeout", "timeouts").c_str());
-
     out += "\nFINDINGS\n";
     if (r.findings.empty())
         line(out, "  none: no reset or timeout was attributed to a middlebox, and no connection "
                   "had keepalive on one end only.");
-    for (const auto &f : r.findings) {
-        line(out, "  * %s", f.summary.c_str());
-        if (f.kind == FindingKind::one_side_keepalive) {
-            for (std::size_t i : f.examples) {
-                const PairReport &p = d.pairs[i];
-                line(out, "      %s %s:%u %s  <->  %s %s:%u %s", who(d, p.a.proc).c_str(),
-                     report_addr_text(p.a.local.addr).c_str(), p.a.local.port,
-                     ka_text(p.a, bound).c_str(), who(d, p.b.proc).c_str(),
-                     report_addr_text(p.b.local.addr).c_str(), p.b.local.port,
-                     ka_text(p.b, bound).c_str());
-            }
-            continue;
-        }
-        if (f.cluster.below_floor)
-            line(out, "    %s died after less than %s idle (not counted in the bound).",
-                 plural(f.cluster.below_floor, "middlebox-caused death", "middlebox-caused deaths")
-                     .c_str(),
-                 human_ms(kClusterFloorMs).c_str());
-        if (f.inferred)
-            line(out, "    %s: the peer host logged the connection and sent no RST.",
-                 plural(f.inferred, "reset origin inferred across hosts",
-                        "reset origins inferred across hosts")
-                     .c_str());
-        if (f.kind != FindingKind::middlebox_idle_timeout) continue;
-        std::string presets;
-        for (const auto &p : f.presets)
-            presets += (presets.empty() ? "" : ", ") + std::string(p.name) + " (" +
-                       std::to_string(p.timeout.count()) + "s, " + std::string(p.behaviour) + ")";
-        line(out, "    Consistent named middleboxes: %s",
-             presets.empty() ? "none (every named preset's timeout is longer than the bound)"
-                             : presets.c_str());
-        if (f.configured_ms)
-            line(out, "    Configured --middlebox-timeout %s: %s",
-                 human_ms(*f.configured_ms).c_str(),
-                 *f.consistent_with_configured ? "consistent with the bound"
-                                               : "LONGER than the bound");
-        line(out, "    Affected processes:");
-        for (const auto &a : f.affected) {
-            line(out, "      %s: %s, keepalive %s", who(d, a.proc).c_str(),
-                 plural(a.deaths, "death", "deaths").c_str(), std::string(a.keepalive).c_str());
-            if (!a.fix_command.empty()) {
-                line(out, "        # %s", a.fix_what.c_str());
-                line(out, "        %s", a.fix_command.c_str());
-            }
-        }
-        if (f.affected_omitted)
-            line(out, "      ... and %llu more (see --format json)",
-                 (unsigned long long)f.affected_omitted);
-        line(out, "    Fix (keepalive idle %us, interval %us, %u probes):", f.advice.idle_s,
-             f.advice.interval_s, f.advice.probes);
-        for (const auto &c : f.commands) {
-            line(out, "      # %s", c.what.c_str());
-            line(out, "      %s", c.command.c_str());
-        }
-    }
+    for (const auto &f : r.findings)
+        finding_text(d, f, bound, out);
+}
 
-    out += "\nPROCESSES (worst first)\n";
-    std::size_t hw = 4, cw = 4;
-    for (std::size_t i = 0; i < d.worst_first.size() && i < kMaxTextProcesses; ++i) {
-        const ProcessReport &p = d.processes[d.worst_first[i]];
-        hw = std::max(hw, std::min<std::size_t>(d.hosts[p.host].name.size(), 32));
-        cw = std::max(cw, p.owned ? p.comm.size() : std::size_t(9));
-    }
-    line(out, "  %-*s %7s %-*s %7s %7s %7s %8s %9s %9s  %s", int(hw), "HOST", "PID", int(cw),
-         "COMM", "CONNS", "NO-KA", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE", "VERDICTS");
-    for (std::size_t i = 0; i < d.worst_first.size() && i < kMaxTextProcesses; ++i) {
-        const ProcessReport &p = d.processes[d.worst_first[i]];
-        line(out, "  %-*.*s %7s %-*s %7llu %7llu %7llu %8llu %9llu %9s  %s", int(hw), int(hw),
-             d.hosts[p.host].name.c_str(), p.owned ? std::to_string(p.pid).c_str() : "-", int(cw),
-             p.owned ? p.comm.c_str() : "(unowned)", (unsigned long long)p.connections(),
-             (unsigned long long)p.without_keepalive(), (unsigned long long)p.resets_total(),
-             (unsigned long long)p.timeouts_total(), (unsigned long long)p.mb_deaths,
-             p.mb_min_idle_ms == UINT64_MAX ? "-" : human_ms(p.mb_min_idle_ms).c_str(),
-             verdicts(p.resets, p.timeouts).c_str());
-    }
-    if (d.worst_first.size() > kMaxTextProcesses)
-        line(out, "  ... and %zu more (see --format json)",
-             d.worst_first.size() - kMaxTextProcesses);
-
+void histogram_text(const IdleHistogram &h, std::string &out) {
     out += "\nIDLE BEFORE RESET/TIMEOUT (log2 buckets: all deaths, middlebox-caused)\n";
-    const IdleHistogram &h = d.histogram;
     std::uint64_t peak = 0;
     int lo = -1, hi = -1;
     for (int b = 0; b < 65; ++b) {
@@ -192,7 +195,9 @@ void format_report_text(const ReportResult &r, std::string &out) {
     if (h.all_unknown)
         line(out, "  %-18s %9llu %9llu", "idle unknown", (unsigned long long)h.all_unknown,
              (unsigned long long)h.middlebox_unknown);
+}
 
+void pairs_text(const ReportData &d, std::optional<std::uint64_t> bound, std::string &out) {
     out += "\nBOTH ENDS SEEN\n";
     const PairCounts &pc = d.pair_counts;
     line(out,
@@ -216,8 +221,13 @@ void format_report_text(const ReportResult &r, std::string &out) {
     }
     if (d.pairs.size() > kMaxTextPairs)
         line(out, "  ... and %zu more (see --format json)", d.pairs.size() - kMaxTextPairs);
+}
 
+void hosts_text(const ReportData &d, std::string &out) {
     out += "\nHOSTS\n";
+    std::size_t hw = 4;
+    for (std::size_t i = 0; i < d.hosts_order.size() && i < kMaxTextHosts; ++i)
+        hw = std::max(hw, std::min<std::size_t>(d.hosts[d.hosts_order[i]].name.size(), 32));
     line(out, "  %-*s %9s %8s %6s %6s %8s %7s %8s %9s %9s", int(hw), "HOST", "EVENTS", "SESSIONS",
          "LOST", "PROCS", "CONNS", "RESETS", "TIMEOUTS", "MIDDLEBOX", "MIN-IDLE");
     for (std::size_t i = 0; i < d.hosts_order.size() && i < kMaxTextHosts; ++i) {
@@ -237,7 +247,10 @@ void format_report_text(const ReportResult &r, std::string &out) {
                  "  note: %s lost %llu events (ring buffer or rate limit): its counts are "
                  "lower bounds",
                  x.name.c_str(), (unsigned long long)x.lost);
+}
 
+void input_text(const ReportResult &r, std::string &out) {
+    const ReportData &d = r.data;
     out += "\nINPUT\n";
     for (const auto &in : r.inputs)
         line(out, "  %s: %llu lines, %llu events%s", terminal_safe(in.name).c_str(),
@@ -260,6 +273,30 @@ void format_report_text(const ReportResult &r, std::string &out) {
     if (!any) line(out, "  no malformed lines");
     if (d.duplicates)
         line(out, "  %llu exact duplicate records counted once", (unsigned long long)d.duplicates);
+}
+
+} // namespace
+
+void format_report_text(const ReportResult &r, std::string &out) {
+    const ReportData &d = r.data;
+    std::optional<std::uint64_t> bound;
+    for (const auto &f : r.findings)
+        if (f.kind == FindingKind::middlebox_idle_timeout) bound = f.cluster.bound_ms;
+
+    line(out, "rstwatch report: %s, %s, %s, %s, %s, %s, %s",
+         plural(r.inputs.size(), "input", "inputs").c_str(),
+         plural(r.lines, "line", "lines").c_str(), plural(d.hosts.size(), "host", "hosts").c_str(),
+         plural(d.processes.size(), "process", "processes").c_str(),
+         plural(d.connections, "connection", "connections").c_str(),
+         plural(d.resets, "reset", "resets").c_str(),
+         plural(d.timeouts, "timeout", "timeouts").c_str());
+
+    findings_text(r, bound, out);
+    process_groups(d, out);
+    histogram_text(d.histogram, out);
+    pairs_text(d, bound, out);
+    hosts_text(d, out);
+    input_text(r, out);
 }
 
 } // namespace rstwatch

@@ -168,6 +168,124 @@ std::string enforce_command(std::string_view cgroup, std::uint32_t pid, const Ke
     return "rstwatch enforce --cgroup " + cg + " --idle " + std::to_string(a.idle_s) + "s";
 }
 
+namespace {
+
+// What one process, or one group of identical processes, needs: the facts
+// the remedy depends on.
+struct RemedyFacts {
+    std::string_view host, comm, cgroup;
+    bool owned = true;
+    std::uint32_t pid = 0; // a representative pid (nsenter, /proc/PID/cgroup)
+    std::string who;       // "java (pid 7)" or "java (12 pids: 7, 8, 9 and 9 more)"
+    std::uint64_t ka_off = 0, ka_on = 0;
+    bool from_socket = false;
+    std::uint32_t max_ka_idle_s = 0;
+};
+
+struct Remedy {
+    std::string_view keepalive;
+    std::string what, command;
+};
+
+// One remedy: enforce where keepalive is off or set on the socket (a sysctl
+// cannot change a socket whose TCP_KEEPIDLE the app set), the sysctl in the
+// process's network namespace where the socket follows it.
+Remedy remedy_for(const RemedyFacts &x, const KeepaliveAdvice &adv) {
+    Remedy r;
+    const std::string on = "on " + std::string(x.host) + ": " + x.who;
+    if (!x.owned) {
+        r.keepalive = "unknown";
+        r.what = "resets on " + std::string(x.host) + " whose socket owner is unknown";
+    } else if (x.ka_off) {
+        r.keepalive = "disabled";
+        r.what = on + " never enabled SO_KEEPALIVE; without changing its code:";
+        r.command = enforce_command(x.cgroup, x.pid, adv);
+    } else if (x.ka_on && x.from_socket) {
+        r.keepalive = "too_slow";
+        r.what = on + " sets TCP_KEEPIDLE itself (" + std::to_string(x.max_ka_idle_s) +
+                 "s): lower it to " + std::to_string(adv.idle_s) + "s, or override:";
+        r.command = enforce_command(x.cgroup, x.pid, adv);
+    } else if (x.ka_on) {
+        r.keepalive = "too_slow";
+        r.what = on + " uses the sysctl keepalive (" + std::to_string(x.max_ka_idle_s) +
+                 "s); set it in the process's network namespace:";
+        r.command = "nsenter --target " + std::to_string(x.pid) +
+                    " --net sysctl -w net.ipv4.tcp_keepalive_time=" + std::to_string(adv.idle_s) +
+                    " net.ipv4.tcp_keepalive_intvl=" + std::to_string(adv.interval_s) +
+                    " net.ipv4.tcp_keepalive_probes=" + std::to_string(adv.probes);
+    } else {
+        r.keepalive = "unknown";
+        r.what = on + ", keepalive state not recorded; to enforce it:";
+        r.command = enforce_command(x.cgroup, x.pid, adv);
+    }
+    return r;
+}
+
+RemedyFacts facts_of(const ReportData &d, const ProcessReport &p) {
+    RemedyFacts x;
+    x.host = d.hosts[p.host].name;
+    x.comm = p.comm;
+    x.cgroup = p.cgroup;
+    x.owned = p.owned;
+    x.pid = p.pid;
+    x.who = p.comm + " (pid " + std::to_string(p.pid) + ")";
+    x.ka_off = p.mb_ka_off;
+    x.ka_on = p.mb_ka_on;
+    x.from_socket = p.ka_idle_from_socket;
+    x.max_ka_idle_s = p.mb_max_ka_idle_s;
+    return x;
+}
+
+RemedyFacts facts_of(const ReportData &d, const ProcessGroup &g) {
+    RemedyFacts x = facts_of(d, d.processes[g.first]);
+    if (g.procs.size() > 1) x.who = group_who(d, g);
+    x.ka_off = g.mb_ka_off;
+    x.ka_on = g.mb_ka_on;
+    x.from_socket = g.ka_idle_from_socket;
+    x.max_ka_idle_s = g.mb_max_ka_idle_s;
+    return x;
+}
+
+// Per process (JSON detail) and per group (the text report's one fix each).
+void add_affected(const ReportData &d, Finding &f) {
+    for (std::uint32_t pi : d.worst_first) {
+        const ProcessReport &p = d.processes[pi];
+        if (!p.mb_deaths) continue;
+        if (f.affected.size() == kMaxAffected) {
+            ++f.affected_omitted;
+            continue;
+        }
+        Remedy r = remedy_for(facts_of(d, p), f.advice);
+        f.affected.push_back(
+            {pi, r.keepalive, p.mb_deaths, std::move(r.what), std::move(r.command)});
+    }
+    for (std::uint32_t gi = 0; gi < d.groups.size(); ++gi) {
+        const ProcessGroup &g = d.groups[gi];
+        if (!g.mb_deaths) continue;
+        if (f.affected_groups.size() == kMaxAffected) {
+            ++f.affected_groups_omitted;
+            continue;
+        }
+        Remedy r = remedy_for(facts_of(d, g), f.advice);
+        f.affected_groups.push_back(
+            {gi, r.keepalive, g.mb_deaths, std::move(r.what), std::move(r.command)});
+    }
+}
+
+} // namespace
+
+std::string group_who(const ReportData &d, const ProcessGroup &g) {
+    const ProcessReport &p = d.processes[g.first];
+    if (!p.owned) return "(owner unknown)";
+    if (g.procs.size() == 1) return p.comm + " (pid " + std::to_string(p.pid) + ")";
+    std::string s = p.comm + " (" + std::to_string(g.procs.size()) + " pids: ";
+    const std::size_t shown = std::min<std::size_t>(g.procs.size(), 3);
+    for (std::size_t i = 0; i < shown; ++i)
+        s += (i ? ", " : "") + std::to_string(d.processes[g.procs[i]].pid);
+    if (g.procs.size() > shown) s += " and " + std::to_string(g.procs.size() - shown) + " more";
+    return s + ")";
+}
+
 std::vector<Finding> build_findings(const ReportData &d,
                                     std::optional<std::chrono::milliseconds> configured) {
     std::vector<Finding> out;
@@ -186,7 +304,8 @@ std::vector<Finding> build_findings(const ReportData &d,
                           "%llu middlebox-caused deaths, but only %.0f%% of them were idle for "
                           "at least %s: the middlebox also kills connections that are not idle "
                           "(policy resets, failover, a full state table), so these deaths do not "
-                          "reveal an idle timeout.",
+                          "reveal an idle timeout. Measure it on the path instead, without "
+                          "sending data: rstwatch probe HOST:PORT.",
                           (unsigned long long)c.deaths, c.fraction * 100,
                           human_ms(kClusterFloorMs).c_str());
             f.summary = buf;
@@ -205,59 +324,18 @@ std::vector<Finding> build_findings(const ReportData &d,
                           f.advice.idle_s, f.advice.interval_s, f.advice.probes,
                           f.advice.basis.c_str());
             f.summary = buf;
+            // The deaths give an upper bound only; where no timeout is
+            // configured, probe measures the real one (issue 19).
+            if (!configured)
+                f.summary += " The real timeout may be shorter: measure it with rstwatch probe "
+                             "HOST:PORT (the service the affected processes connect to), then "
+                             "report --middlebox-timeout.";
             if (f.consistent_with_configured == false)
                 f.summary += " The configured timeout (" + human_ms(*f.configured_ms) +
                              ") is longer than the bound: another middlebox on the path has a "
                              "shorter one, or it was changed.";
             f.commands = sysctl_commands(f.advice);
-            for (std::uint32_t pi : d.worst_first) {
-                const ProcessReport &p = d.processes[pi];
-                if (!p.mb_deaths) continue;
-                if (f.affected.size() == kMaxAffected) {
-                    ++f.affected_omitted;
-                    continue;
-                }
-                AffectedProcess a;
-                a.proc = pi;
-                a.deaths = p.mb_deaths;
-                const std::string host = d.hosts[p.host].name;
-                if (!p.owned) {
-                    a.keepalive = "unknown";
-                    a.fix_what = "resets on " + host + " whose socket owner is unknown";
-                    a.fix_command = "";
-                } else if (p.mb_ka_off) {
-                    a.keepalive = "disabled";
-                    a.fix_what = "on " + host + ": " + p.comm + " (pid " + std::to_string(p.pid) +
-                                 ") never enabled SO_KEEPALIVE; without changing its code:";
-                    a.fix_command = enforce_command(p.cgroup, p.pid, f.advice);
-                } else if (p.mb_ka_on) {
-                    a.keepalive = "too_slow";
-                    if (p.ka_idle_from_socket) {
-                        a.fix_what = "on " + host + ": " + p.comm + " (pid " +
-                                     std::to_string(p.pid) + ") sets TCP_KEEPIDLE itself (" +
-                                     std::to_string(p.mb_max_ka_idle_s) + "s): lower it to " +
-                                     std::to_string(f.advice.idle_s) + "s, or override:";
-                        a.fix_command = enforce_command(p.cgroup, p.pid, f.advice);
-                    } else {
-                        a.fix_what = "on " + host + ": " + p.comm + " (pid " +
-                                     std::to_string(p.pid) + ") uses the sysctl keepalive (" +
-                                     std::to_string(p.mb_max_ka_idle_s) +
-                                     "s); set it in the process's network namespace:";
-                        a.fix_command =
-                            "nsenter --target " + std::to_string(p.pid) +
-                            " --net sysctl -w net.ipv4.tcp_keepalive_time=" +
-                            std::to_string(f.advice.idle_s) +
-                            " net.ipv4.tcp_keepalive_intvl=" + std::to_string(f.advice.interval_s) +
-                            " net.ipv4.tcp_keepalive_probes=" + std::to_string(f.advice.probes);
-                    }
-                } else {
-                    a.keepalive = "unknown";
-                    a.fix_what = "on " + host + ": " + p.comm + " (pid " + std::to_string(p.pid) +
-                                 "), keepalive state not recorded; to enforce it:";
-                    a.fix_command = enforce_command(p.cgroup, p.pid, f.advice);
-                }
-                f.affected.push_back(std::move(a));
-            }
+            add_affected(d, f);
         }
         out.push_back(std::move(f));
     }

@@ -76,6 +76,14 @@ struct AffectedProcess {
     std::string fix_what, fix_command;
 };
 
+// One remedy for the processes of one (host, comm, cgroup).
+struct AffectedGroup {
+    std::uint32_t group = 0; // index into ReportData::groups
+    std::string_view keepalive;
+    std::uint64_t deaths = 0;
+    std::string fix_what, fix_command;
+};
+
 struct Finding {
     FindingKind kind{};
     std::string summary;
@@ -89,6 +97,8 @@ struct Finding {
     std::vector<std::uint32_t> hosts; // hosts with middlebox-caused deaths
     std::vector<AffectedProcess> affected;
     std::uint64_t affected_omitted = 0;
+    std::vector<AffectedGroup> affected_groups; // worst first
+    std::uint64_t affected_groups_omitted = 0;
     std::vector<FixCommand> commands;
     // one_side_keepalive
     std::uint64_t pairs = 0;
@@ -100,6 +110,9 @@ inline constexpr std::size_t kMaxPairExamples = 5;
 
 std::vector<Finding> build_findings(const ReportData &d,
                                     std::optional<std::chrono::milliseconds> configured);
+
+// "java (pid 7)", or for a group "java (12 pids: 7, 8, 9 and 9 more)".
+std::string group_who(const ReportData &d, const ProcessGroup &g);
 
 // "5.2s", "350s", "20m", "4d"-style text for messages.
 std::string human_ms(std::uint64_t ms);

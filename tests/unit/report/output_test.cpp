@@ -203,3 +203,76 @@ TEST(ReportCli, MissingFileIsExitTwoBeforeAnythingIsRead) {
                   std::string::npos);
     }
 }
+
+namespace {
+
+// A fleet's usual shape: twelve replicas of one worker (same host, comm and
+// cgroup), each with two middlebox resets, beside one other process, and the
+// same worker on a second host.
+std::string replicas_input() {
+    std::string in;
+    int port = 20000;
+    auto add = [&](const char *host, std::uint32_t pid, const char *comm, int deaths) {
+        for (int i = 0; i < deaths; ++i) {
+            rf::Reset r;
+            r.host = host;
+            r.process = {pid, comm};
+            r.local.port = port++;
+            r.idle_ms = 7000 + i;
+            in += rf::reset(r);
+        }
+    };
+    for (std::uint32_t pid = 100; pid < 112; ++pid)
+        add("h1", pid, "worker", 2);
+    add("h1", 99, "cron", 1);
+    add("h2", 100, "worker", 1);
+    return in;
+}
+
+std::size_t count(const std::string &hay, const std::string &needle) {
+    std::size_t n = 0;
+    for (auto at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1))
+        ++n;
+    return n;
+}
+
+} // namespace
+
+TEST(ReportText, ReplicasOfOneWorkerAreOneRowWithOneFix) {
+    std::string out;
+    format_report_text(rf::run(replicas_input()), out);
+    // One fix for the twelve, not twelve identical ones (issue 17).
+    EXPECT_EQ(count(out, "rstwatch enforce --cgroup /system.slice/worker.service --idle"), 2u)
+        << out; // h1's group and h2's
+    EXPECT_NE(out.find("h1 worker (12 pids: "), std::string::npos) << out;
+    EXPECT_NE(out.find(": 24 deaths, keepalive disabled"), std::string::npos) << out;
+    EXPECT_EQ(count(out, "pid 101"), 0u) << out; // per-pid detail is JSON's
+    const auto table = out.find("PROCESSES (one row per host, comm and cgroup");
+    ASSERT_NE(table, std::string::npos);
+    const auto row = out.find("h1   worker", table);
+    ASSERT_NE(row, std::string::npos) << out;
+    const std::string r = out.substr(row, out.find('\n', row) - row);
+    EXPECT_NE(r.find("     12 "), std::string::npos) << r;
+    EXPECT_NE(r.find("/system.slice/worker.service"), std::string::npos) << r;
+    EXPECT_NE(r.find("keepalive_disabled:24"), std::string::npos) << r;
+}
+
+TEST(ReportJson, GroupsAreAddedBesideThePerPidDetail) {
+    auto lines = json_lines(rf::run(replicas_input()));
+    auto f = of(lines, "report_finding");
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_EQ(f[0]["affected"].size(), 14u); // per pid, as before
+    const auto &g = f[0]["affected_groups"];
+    ASSERT_EQ(g.size(), 3u);
+    EXPECT_EQ(g[0]["source_host"], "h1");
+    EXPECT_EQ(g[0]["comm"], "worker");
+    EXPECT_EQ(g[0]["cgroup"], "/system.slice/worker.service");
+    EXPECT_EQ(g[0]["processes"], 12);
+    EXPECT_EQ(g[0]["pids"].size(), 10u);
+    EXPECT_EQ(g[0]["deaths"], 24);
+    EXPECT_EQ(g[0]["keepalive"], "disabled");
+    EXPECT_EQ(g[0]["fix"]["command"], "rstwatch enforce --cgroup /system.slice/worker.service "
+                                      "--idle 3s");
+    EXPECT_EQ(f[0]["affected_groups_omitted"], 0);
+    EXPECT_EQ(of(lines, "report_process").size(), 14u);
+}

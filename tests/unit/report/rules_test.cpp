@@ -225,6 +225,73 @@ TEST(ReportFix, TooSlowKeepaliveFromTheSysctlGetsTheSysctlInItsNamespace) {
               "net.ipv4.tcp_keepalive_intvl=19 net.ipv4.tcp_keepalive_probes=5");
 }
 
+// Issue 19: a static Go client (default dialer: keepalive on, TCP_KEEPIDLE 15 s
+// set before rstwatch started, so no keepalive_set) dies behind a 3 s
+// firewall. Its socket says "source":"socket": the remedy must act on the
+// socket (the app's option or enforce), never the sysctl, which that socket
+// ignores.
+TEST(ReportFix, KeepidleSetOnTheSocketBeforeTheTraceGetsASocketLevelFix) {
+    const std::string line =
+        R"({"v":1,"event":"tcp_reset","ts":"2026-01-01T00:00:15Z","host":"h1",)"
+        R"("direction":"received","state":"ESTABLISHED","family":"ipv4",)"
+        R"("local":{"addr":"10.0.0.1","port":40000},"remote":{"addr":"10.0.0.2","port":8080},)"
+        R"("netns":4026531840,"process":{"pid":4242,"comm":"gocli","uid":1000},)"
+        R"("owner_source":"connect","cgroup_id":77,"cgroup":"/system.slice/gocli.service",)"
+        R"("container_id":null,"pod_uid":null,)"
+        R"("keepalive":{"enabled":true,"idle_s":15,"interval_s":15,"probes":9,)"
+        R"("source":"socket","user_timeout_ms":null},)"
+        R"("idle_ms":15002,"since_last_send_ms":15002,"age_ms":null,"kernel_reason":null,)"
+        R"("verdict":"keepalive_too_slow","explanation":"x","origin":"middlebox",)"
+        R"("conntrack_timeout_s":null})"
+        "\n";
+    auto r = run(line);
+    const Finding *f = finding(r, FindingKind::middlebox_idle_timeout);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ(f->affected.size(), 1u);
+    const AffectedProcess &a = f->affected[0];
+    EXPECT_EQ(a.keepalive, "too_slow");
+    EXPECT_NE(a.fix_what.find("gocli (pid 4242) sets TCP_KEEPIDLE itself (15s)"), std::string::npos)
+        << a.fix_what;
+    EXPECT_EQ(a.fix_command, "rstwatch enforce --cgroup /system.slice/gocli.service --idle " +
+                                 std::to_string(f->advice.idle_s) + "s");
+    EXPECT_EQ(a.fix_what.find("sysctl"), std::string::npos) << a.fix_what;
+}
+
+// The same knowledge from the other records that carry the socket's
+// keepalive: a timeout, a close or an audit of the same process.
+TEST(ReportFix, KeepaliveSourceOfTimeoutsClosesAndAuditsCounts) {
+    rf::Ka socket_ka{true, 15, "socket"};
+    rf::Timeout t;
+    t.keepalive = socket_ka;
+    t.verdict = "keepalive_too_slow";
+    t.idle_ms = 15'000;
+    rf::Sock s;
+    s.local.port = 40001;
+    s.keepalive = socket_ka;
+    const std::string sysctl_death = [] {
+        rf::Reset r;
+        r.keepalive = rf::Ka{true, 15, "sysctl"};
+        r.verdict = "keepalive_too_slow";
+        r.idle_ms = 15'000;
+        return rf::reset(r);
+    }();
+    for (const std::string &extra : {rf::timeout(t), rf::closed(s), rf::audit(s)}) {
+        auto r = run(sysctl_death + extra);
+        const Finding *f = finding(r, FindingKind::middlebox_idle_timeout);
+        ASSERT_NE(f, nullptr) << extra;
+        ASSERT_FALSE(f->affected.empty()) << extra;
+        EXPECT_NE(f->affected[0].fix_what.find("sets TCP_KEEPIDLE itself"), std::string::npos)
+            << extra << f->affected[0].fix_what;
+        EXPECT_EQ(f->affected[0].fix_command.rfind("rstwatch enforce ", 0), 0u) << extra;
+    }
+    // Control: the sysctl-sourced death alone keeps the namespace sysctl fix.
+    auto r = run(sysctl_death);
+    const Finding *f = finding(r, FindingKind::middlebox_idle_timeout);
+    ASSERT_NE(f, nullptr);
+    ASSERT_FALSE(f->affected.empty());
+    EXPECT_EQ(f->affected[0].fix_command.rfind("nsenter --target 4242 --net sysctl -w", 0), 0u);
+}
+
 TEST(ReportText, HumanDurations) {
     EXPECT_EQ(human_ms(999), "999ms");
     EXPECT_EQ(human_ms(7012), "7.0s");
