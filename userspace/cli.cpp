@@ -14,6 +14,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "probe/probe.hpp"
 #include "rstwatch/config_file.hpp"
 #include "rstwatch/enrich.hpp"
 #include "rstwatch/error.hpp"
@@ -602,6 +603,10 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     report->add_option("inputs", r_inputs,
                        "NDJSON files, plain or gzip (default: stdin; - is stdin)");
 
+    // probe: its flags live in userspace/probe/probe_cli.cpp.
+    ProbeCliRaw p_raw;
+    auto *probe = add_probe_subcommand(app, p_raw);
+
     // CLI11 reports a mistyped subcommand as "a subcommand is required";
     // name the word instead.
     for (const auto &a : args) {
@@ -751,6 +756,8 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
         if (!r_middlebox.empty())
             o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r_middlebox);
         res.command = std::move(o);
+    } else if (probe->parsed()) {
+        res.command = finish_probe_options(p_raw);
     }
     return res;
 }

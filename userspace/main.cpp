@@ -26,6 +26,8 @@ int main(int argc, char **argv) {
                     return run_doctor(opts);
                 else if constexpr (std::is_same_v<T, ReportOptions>)
                     return run_report(opts);
+                else if constexpr (std::is_same_v<T, ProbeOptions>)
+                    return run_probe(opts);
                 else
                     return run_audit(opts);
             },

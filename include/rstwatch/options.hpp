@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "probe/probe.hpp" // ProbeOptions (userspace/probe)
 #include "rstwatch/diagnose.hpp"
 #include "rstwatch/records.h"
 
@@ -114,7 +115,7 @@ struct ReportOptions {
 
 struct VersionOptions {};
 
-using Command =
-    std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions>;
+using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions, ReportOptions,
+                             ProbeOptions>;
 
 } // namespace rstwatch
