@@ -155,8 +155,9 @@ class Printer {
                 if (ms >= *b.lower && ms <= *b.upper) presets.emplace_back(p.name);
             }
         std::optional<KeepaliveAdvice> advice;
-        if (b.lower && (measured || pol.server_close())) advice = advise_keepalive(*b.lower);
-        if (measured && !b.lower) advice = advise_keepalive(*b.upper / 2);
+        // Keepalive cannot stop a server's own idle close: advice only when a
+        // middlebox was measured.
+        if (measured) advice = advise_keepalive(b.lower ? *b.lower : *b.upper / 2);
         std::string explanation = explain(o, pol, behaviour, presets);
 
         if (text_) {
