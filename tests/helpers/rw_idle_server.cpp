@@ -30,7 +30,8 @@ struct Conn {
 };
 
 int peer_port_of(const sockaddr_storage &ss) {
-    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6 *>(&ss)->sin6_port);
     return ntohs(reinterpret_cast<const sockaddr_in *>(&ss)->sin_port);
 }
 
@@ -42,11 +43,16 @@ int main(int argc, char **argv) {
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         const char *v = argv[i + 1];
-        if (k == "--addr") addr = v;
-        else if (k == "--port") port = std::atoi(v);
-        else if (k == "--duration-ms") duration_ms = std::atoi(v);
-        else if (k == "--close-after-ms") close_after = std::atoi(v);
-        else if (k == "--abort-after-ms") abort_after = std::atoi(v);
+        if (k == "--addr")
+            addr = v;
+        else if (k == "--port")
+            port = std::atoi(v);
+        else if (k == "--duration-ms")
+            duration_ms = std::atoi(v);
+        else if (k == "--close-after-ms")
+            close_after = std::atoi(v);
+        else if (k == "--abort-after-ms")
+            abort_after = std::atoi(v);
         else {
             std::fprintf(stderr, "rw_idle_server: unknown option %s\n", k.c_str());
             return 2;

@@ -279,9 +279,9 @@ TEST(ProbeCli, Defaults) {
 }
 
 TEST(ProbeCli, EveryFlag) {
-    auto o = parse_probe({"[2001:db8::5]:443", "--connections", "4", "--precision", "10s",
-                          "--max-time", "30m", "--min", "5s", "--max", "10m", "--interval",
-                          "2s", "--format", "text"});
+    auto o =
+        parse_probe({"[2001:db8::5]:443", "--connections", "4", "--precision", "10s", "--max-time",
+                     "30m", "--min", "5s", "--max", "10m", "--interval", "2s", "--format", "text"});
     EXPECT_EQ(o.policy.connections, 4u);
     EXPECT_EQ(o.policy.precision.absolute, milliseconds(10'000));
     EXPECT_EQ(o.policy.precision.text, "10s");
@@ -292,9 +292,9 @@ TEST(ProbeCli, EveryFlag) {
     EXPECT_TRUE(o.text);
     auto p = parse_probe({"h:1", "--precision", "5%", "--ladder", "60s,30s,2m,30s"});
     EXPECT_DOUBLE_EQ(p.policy.precision.fraction, 0.05);
-    EXPECT_EQ(p.policy.ladder, (std::vector<milliseconds>{milliseconds(30'000),
-                                                          milliseconds(60'000),
-                                                          milliseconds(120'000)}));
+    EXPECT_EQ(p.policy.ladder,
+              (std::vector<milliseconds>{milliseconds(30'000), milliseconds(60'000),
+                                         milliseconds(120'000)}));
 }
 
 TEST(ProbeCli, BadTargetsNameTheTarget) {

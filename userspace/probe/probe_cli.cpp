@@ -93,7 +93,8 @@ ProbeOptions finish_probe_options(const ProbeCliRaw &r) {
             auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), pct);
             if (num.empty() || ec != std::errc() || end != num.data() + num.size() || !(pct > 0) ||
                 pct > 100)
-                bad("--precision", v, "a percentage (0..100%], such as 5%, or a duration such as 10s");
+                bad("--precision", v,
+                    "a percentage (0..100%], such as 5%, or a duration such as 10s");
             p.precision.fraction = pct / 100.0;
             p.precision.absolute.reset();
         } else {
@@ -114,17 +115,18 @@ ProbeOptions finish_probe_options(const ProbeCliRaw &r) {
         std::size_t pos = 0;
         for (;;) {
             std::size_t comma = r.ladder.find(',', pos);
-            std::string item = r.ladder.substr(pos, comma == std::string::npos ? comma : comma - pos);
+            std::string item =
+                r.ladder.substr(pos, comma == std::string::npos ? comma : comma - pos);
             if (item.empty())
-                bad("--ladder", r.ladder, "a comma-separated list of durations such as 30s,60s,120s");
+                bad("--ladder", r.ladder,
+                    "a comma-separated list of durations such as 30s,60s,120s");
             p.ladder.push_back(keepalive_seconds("--ladder", item, 32767));
             if (comma == std::string::npos) break;
             pos = comma + 1;
         }
         std::sort(p.ladder.begin(), p.ladder.end());
         p.ladder.erase(std::unique(p.ladder.begin(), p.ladder.end()), p.ladder.end());
-        if (p.ladder.size() > 64)
-            bad("--ladder", r.ladder, "at most 64 idle times");
+        if (p.ladder.size() > 64) bad("--ladder", r.ladder, "at most 64 idle times");
         p.connections = std::max<unsigned>(p.connections, unsigned(p.ladder.size()));
         if (!r.min.empty() || !r.max.empty())
             throw UsageError("--ladder cannot be combined with --min/--max (the ladder is the "

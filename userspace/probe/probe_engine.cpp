@@ -20,15 +20,24 @@ namespace {
 
 std::string errno_name(int e) {
     switch (e) {
-    case ECONNRESET: return "ECONNRESET";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EPIPE: return "EPIPE";
-    case ECONNABORTED: return "ECONNABORTED";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    default: return "errno " + std::to_string(e);
+    case ECONNRESET:
+        return "ECONNRESET";
+    case ETIMEDOUT:
+        return "ETIMEDOUT";
+    case ECONNREFUSED:
+        return "ECONNREFUSED";
+    case EHOSTUNREACH:
+        return "EHOSTUNREACH";
+    case ENETUNREACH:
+        return "ENETUNREACH";
+    case EPIPE:
+        return "EPIPE";
+    case ECONNABORTED:
+        return "ECONNABORTED";
+    case EADDRNOTAVAIL:
+        return "EADDRNOTAVAIL";
+    default:
+        return "errno " + std::to_string(e);
     }
 }
 
@@ -145,8 +154,7 @@ void Engine::start(const std::vector<milliseconds> &keepidles) {
                                        std::to_string(*o.value) + ": " + std::strerror(e) +
                                        " (probe needs TCP keepalive with per-socket settings)");
             }
-        if (connect(c.fd, reinterpret_cast<const sockaddr *>(&target_.addr), target_.addr_len) ==
-            0)
+        if (connect(c.fd, reinterpret_cast<const sockaddr *>(&target_.addr), target_.addr_len) == 0)
             c.connected = true;
         else if (errno != EINPROGRESS) {
             // Reported as an error result by the next wait().
@@ -174,7 +182,8 @@ Result Engine::finish(Conn &c, Outcome o, Clock::time_point now, std::string err
 
 // One look at a connection; a result when it ended.
 std::optional<Result> Engine::check(Conn &c, Clock::time_point now, bool readable) {
-    if (c.checks < 0) return finish(c, Outcome::error, now, errno_name(-c.checks), "connect_failed");
+    if (c.checks < 0)
+        return finish(c, Outcome::error, now, errno_name(-c.checks), "connect_failed");
     if (!c.connected) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -184,7 +193,8 @@ std::optional<Result> Engine::check(Conn &c, Clock::time_point now, bool readabl
             return finish(c, Outcome::error, now, "ETIMEDOUT", "connect_timeout");
         tcp_info ti{};
         len = sizeof ti;
-        if (getsockopt(c.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || ti.tcpi_state != TCP_ESTABLISHED)
+        if (getsockopt(c.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+            ti.tcpi_state != TCP_ESTABLISHED)
             return std::nullopt;
         c.connected = true;
         c.idle_since = now;
@@ -219,8 +229,8 @@ std::optional<Result> Engine::check(Conn &c, Clock::time_point now, bool readabl
                 // T cannot answer ours, so the server (or its host) sent it.
                 // Allow for our own clock reading the handshake a little late.
                 if (idle + milliseconds(100) < c.keepidle) {
-                    Result r = finish(c, Outcome::closed_by_server, now, "ECONNRESET",
-                                      "rst_before_probe");
+                    Result r =
+                        finish(c, Outcome::closed_by_server, now, "ECONNRESET", "rst_before_probe");
                     r.evidence = idle;
                     return r;
                 }
@@ -286,9 +296,9 @@ std::vector<Result> Engine::wait(Clock::time_point until) {
             }
             if (c.fd >= 0 && due < next) next = due;
         }
-        conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
-                                    [](const Conn &c) { return c.fd < 0; }),
-                     conns_.end());
+        conns_.erase(
+            std::remove_if(conns_.begin(), conns_.end(), [](const Conn &c) { return c.fd < 0; }),
+            conns_.end());
         if (!out.empty() || conns_.empty() || now >= until) return out;
 
         pfds.clear();
@@ -307,9 +317,9 @@ std::vector<Result> Engine::wait(Clock::time_point until) {
             bool readable = c.connected;
             if (auto r = check(c, now, readable)) out.push_back(std::move(*r));
         }
-        conns_.erase(std::remove_if(conns_.begin(), conns_.end(),
-                                    [](const Conn &c) { return c.fd < 0; }),
-                     conns_.end());
+        conns_.erase(
+            std::remove_if(conns_.begin(), conns_.end(), [](const Conn &c) { return c.fd < 0; }),
+            conns_.end());
         if (!out.empty()) return out;
     }
 }
@@ -321,8 +331,9 @@ std::vector<Result> Engine::cancel(const std::vector<milliseconds> &keepidles,
     for (auto &c : conns_)
         if (std::find(keepidles.begin(), keepidles.end(), c.keepidle) != keepidles.end())
             out.push_back(finish(c, Outcome::cancelled, now, "", why));
-    conns_.erase(std::remove_if(conns_.begin(), conns_.end(), [](const Conn &c) { return c.fd < 0; }),
-                 conns_.end());
+    conns_.erase(
+        std::remove_if(conns_.begin(), conns_.end(), [](const Conn &c) { return c.fd < 0; }),
+        conns_.end());
     return out;
 }
 

@@ -48,7 +48,8 @@ struct Result {
 // Non-blocking connections polled together. Not thread-safe.
 class Engine {
   public:
-    Engine(Target target, milliseconds interval, milliseconds connect_timeout = milliseconds(10000));
+    Engine(Target target, milliseconds interval,
+           milliseconds connect_timeout = milliseconds(10000));
     ~Engine();
     Engine(const Engine &) = delete;
     Engine &operator=(const Engine &) = delete;

@@ -7,28 +7,44 @@ namespace rstwatch::probe {
 
 const char *outcome_name(Outcome o) {
     switch (o) {
-    case Outcome::alive: return "alive";
-    case Outcome::reset: return "reset";
-    case Outcome::drop: return "drop";
-    case Outcome::closed_by_server: return "closed_by_server";
-    case Outcome::error: return "error";
-    case Outcome::cancelled: return "cancelled";
+    case Outcome::alive:
+        return "alive";
+    case Outcome::reset:
+        return "reset";
+    case Outcome::drop:
+        return "drop";
+    case Outcome::closed_by_server:
+        return "closed_by_server";
+    case Outcome::error:
+        return "error";
+    case Outcome::cancelled:
+        return "cancelled";
     }
     return "error";
 }
 
 const char *stop_reason_name(StopReason r) {
     switch (r) {
-    case StopReason::running: return "running";
-    case StopReason::precision: return "precision";
-    case StopReason::resolution: return "resolution";
-    case StopReason::below_min: return "below_min";
-    case StopReason::above_max: return "above_max";
-    case StopReason::server_first: return "server_first";
-    case StopReason::max_time: return "max_time";
-    case StopReason::ladder: return "ladder";
-    case StopReason::no_connection: return "no_connection";
-    case StopReason::interrupted: return "interrupted";
+    case StopReason::running:
+        return "running";
+    case StopReason::precision:
+        return "precision";
+    case StopReason::resolution:
+        return "resolution";
+    case StopReason::below_min:
+        return "below_min";
+    case StopReason::above_max:
+        return "above_max";
+    case StopReason::server_first:
+        return "server_first";
+    case StopReason::max_time:
+        return "max_time";
+    case StopReason::ladder:
+        return "ladder";
+    case StopReason::no_connection:
+        return "no_connection";
+    case StopReason::interrupted:
+        return "interrupted";
     }
     return "running";
 }
@@ -130,8 +146,8 @@ std::vector<milliseconds> SearchPolicy::next_round(milliseconds time_left) {
         if (rounds_ > 0 && (tried(t) || !still_needed(t))) continue;
         // A probe never leaves early: T at or past the upper bound dies; one
         // whose probe is expected at or before the lower bound survives.
-        if (rounds_ > 0 && (t >= *upper_ ||
-                            double(t.count()) * (1.0 + slack()) <= double(lower_->count())))
+        if (rounds_ > 0 &&
+            (t >= *upper_ || double(t.count()) * (1.0 + slack()) <= double(lower_->count())))
             continue;
         if (round_cost(t) > time_left) {
             cut_by_time = true;
@@ -158,8 +174,8 @@ void SearchPolicy::record(const Observation &o) {
     if ((o.outcome == Outcome::alive || o.outcome == Outcome::reset ||
          o.outcome == Outcome::drop) &&
         o.keepidle.count() > 0) {
-        slack_sum_ += std::clamp(double(o.evidence.count()) / double(o.keepidle.count()) - 1.0,
-                                 0.0, 0.125);
+        slack_sum_ +=
+            std::clamp(double(o.evidence.count()) / double(o.keepidle.count()) - 1.0, 0.0, 0.125);
         ++slack_n_;
     }
     switch (o.outcome) {
@@ -192,14 +208,15 @@ void SearchPolicy::record(const Observation &o) {
             lower_ = o.evidence;
         break;
     case Outcome::error:
-    case Outcome::cancelled: break;
+    case Outcome::cancelled:
+        break;
     }
 }
 
 bool SearchPolicy::still_needed(milliseconds t) const {
-    if (upper_ && t >= *upper_) return false;         // dies too
+    if (upper_ && t >= *upper_) return false;               // dies too
     if (server_close_ && t >= *server_close_) return false; // the server ends it first
-    if (lower_ && t + t / 8 <= *lower_) return false;  // survives too
+    if (lower_ && t + t / 8 <= *lower_) return false;       // survives too
     return true;
 }
 

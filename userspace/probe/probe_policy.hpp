@@ -54,15 +54,15 @@ struct Observation {
 
 enum class StopReason {
     running,
-    precision,      // the bracket is as narrow as --precision asks
-    resolution,     // no whole second lies strictly inside the bracket (TCP_KEEPIDLE is in s)
-    below_min,      // the shortest T already died: the timeout is below --min
-    above_max,      // everything up to --max survived
-    server_first,   // the server closes idle connections before any middlebox does
-    max_time,       // --max-time ran out
-    ladder,         // --ladder: the one round is done
-    no_connection,  // no connection could be made
-    interrupted,    // SIGINT / SIGTERM
+    precision,     // the bracket is as narrow as --precision asks
+    resolution,    // no whole second lies strictly inside the bracket (TCP_KEEPIDLE is in s)
+    below_min,     // the shortest T already died: the timeout is below --min
+    above_max,     // everything up to --max survived
+    server_first,  // the server closes idle connections before any middlebox does
+    max_time,      // --max-time ran out
+    ladder,        // --ladder: the one round is done
+    no_connection, // no connection could be made
+    interrupted,   // SIGINT / SIGTERM
 };
 const char *stop_reason_name(StopReason r);
 

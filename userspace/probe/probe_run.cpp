@@ -22,7 +22,9 @@ using std::chrono::milliseconds;
 using namespace probe;
 
 volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_signal(int) { g_interrupted = 1; }
+extern "C" void on_signal(int) {
+    g_interrupted = 1;
+}
 
 // Restores the previous SIGINT/SIGTERM handlers when the probe ends.
 class InterruptGuard {
@@ -41,7 +43,8 @@ class InterruptGuard {
     }
 
   private:
-    struct sigaction old_int_ {}, old_term_ {};
+    struct sigaction old_int_ {
+    }, old_term_{};
 };
 
 std::string now_rfc3339() {
@@ -137,7 +140,7 @@ class Printer {
     }
 
     void summary(const ProbeOptions &o, const Target &t, const SearchPolicy &pol,
-                 unsigned connections, milliseconds elapsed) {
+                 unsigned connections, milliseconds elapsed, bool server_rst) {
         const Bracket b = pol.bracket();
         const char *behaviour = nullptr;
         if (pol.resets() && !pol.drops())
@@ -158,7 +161,7 @@ class Printer {
         // Keepalive cannot stop a server's own idle close: advice only when a
         // middlebox was measured.
         if (measured) advice = advise_keepalive(b.lower ? *b.lower : *b.upper / 2);
-        std::string explanation = explain(o, pol, behaviour, presets);
+        std::string explanation = explain(o, pol, behaviour, presets, server_rst);
 
         if (text_) {
             out_ << "result: " << explanation << "\n";
@@ -234,7 +237,8 @@ class Printer {
                std::to_string(a.probes) + ")";
     }
     static std::string explain(const ProbeOptions &o, const SearchPolicy &pol,
-                               const char *behaviour, const std::vector<std::string> &presets) {
+                               const char *behaviour, const std::vector<std::string> &presets,
+                               bool server_rst) {
         const Bracket b = pol.bracket();
         std::string how = behaviour && std::string(behaviour) == "reset"
                               ? "answers a packet of a forgotten connection with an RST"
@@ -256,6 +260,13 @@ class Printer {
                 " (its FIN or RST came before any keepalive probe could test the path); no "
                 "middlebox forgot the connection before that, so its timeout, if any, is "
                 "longer and cannot be measured against this server.";
+            // Seen from here, an RST before the probe is the server's abort or
+            // a middlebox that resets idle flows actively at expiry.
+            if (server_rst)
+                s += " The close was an RST before any probe left: the server aborted the "
+                     "connection, or a middlebox that actively resets idle flows at expiry "
+                     "(such as Azure Load Balancer with \"TCP reset on idle\") sent it; "
+                     "`rstwatch trace` on the server shows whether the server sent it.";
         } else if (pol.stop_reason() == StopReason::above_max ||
                    (pol.stop_reason() == StopReason::ladder && b.lower)) {
             s = "every connection survived up to " + (b.lower ? secs(*b.lower) : "?") +
@@ -281,7 +292,8 @@ class Printer {
             s += " Even the shortest idle time tried (" + format_duration(o.policy.min) +
                  ") was too long: try a smaller --min.";
             break;
-        default: break;
+        default:
+            break;
         }
         return s;
     }
@@ -308,13 +320,16 @@ int run_probe(const ProbeOptions &opts, std::ostream &out) {
     const auto begin = Clock::now();
     const auto deadline = begin + opts.max_time;
     unsigned connections = 0;
-    bool interrupted = false;
+    bool interrupted = false, server_rst = false;
 
     auto handle = [&](unsigned round, const std::vector<Result> &results) {
         for (const Result &r : results) {
             print.result(target, round, r);
-            if (r.evidence) policy.record({r.keepidle, r.outcome, *r.evidence});
-            else policy.record({r.keepidle, r.outcome, milliseconds(0)});
+            if (r.detail == "rst_before_probe") server_rst = true;
+            if (r.evidence)
+                policy.record({r.keepidle, r.outcome, *r.evidence});
+            else
+                policy.record({r.keepidle, r.outcome, milliseconds(0)});
         }
     };
 
@@ -345,10 +360,11 @@ int run_probe(const ProbeOptions &opts, std::ostream &out) {
     }
     if (interrupted) policy.stop(StopReason::interrupted);
     const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - begin);
-    print.summary(opts, target, policy, connections, elapsed);
+    print.summary(opts, target, policy, connections, elapsed, server_rst);
     if (policy.stop_reason() == StopReason::no_connection)
         throw Error(Exit::runtime, "probe: no connection to " + target.spec + " (" +
-                                       target.addr_text + ") could be made; is the service up "
+                                       target.addr_text +
+                                       ") could be made; is the service up "
                                        "and reachable?");
     return 0;
 }
