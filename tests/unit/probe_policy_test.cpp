@@ -38,7 +38,7 @@ struct FakePath {
     }
 };
 
-struct Run {
+struct SearchRun {
     SearchPolicy policy;
     milliseconds elapsed{0};
     std::vector<std::vector<milliseconds>> rounds;
@@ -46,8 +46,8 @@ struct Run {
 
 // Drives the policy to the end: every round costs its longest still-needed
 // connection, as in the engine (cancelled connections end early).
-Run run(PolicyConfig cfg, const FakePath &path, milliseconds max_time) {
-    Run r{SearchPolicy(cfg)};
+SearchRun run(PolicyConfig cfg, const FakePath &path, milliseconds max_time) {
+    SearchRun r{SearchPolicy(cfg)};
     for (int guard = 0; guard < 100; ++guard) {
         auto ts = r.policy.next_round(max_time - r.elapsed);
         if (ts.empty()) break;
@@ -85,7 +85,7 @@ TEST(ProbePolicy, FindsAwsNatGatewayWithinFivePercentInFewRounds) {
     PolicyConfig cfg;
     cfg.precision.fraction = 0.05;
     FakePath path; // 350 s, RST
-    Run r = run(cfg, path, std::chrono::hours(3));
+    SearchRun r = run(cfg, path, std::chrono::hours(3));
     auto b = r.policy.bracket();
     ASSERT_TRUE(b.lower && b.upper);
     EXPECT_LT(*b.lower, path.timeout);
@@ -107,7 +107,7 @@ TEST(ProbePolicy, AbsolutePrecisionAndSilentDrop) {
     FakePath path;
     path.timeout = milliseconds(1'200'000); // gcp-cloud-nat
     path.death = Outcome::drop;
-    Run r = run(cfg, path, std::chrono::hours(4));
+    SearchRun r = run(cfg, path, std::chrono::hours(4));
     auto b = r.policy.bracket();
     ASSERT_TRUE(b.lower && b.upper);
     EXPECT_LT(*b.lower, path.timeout);
@@ -125,7 +125,7 @@ TEST(ProbePolicy, SecondResolutionEndsTheSearchForShortTimeouts) {
     cfg.precision.fraction = 0.01; // unreachable with whole seconds
     FakePath path;
     path.timeout = milliseconds(4000);
-    Run r = run(cfg, path, std::chrono::minutes(5));
+    SearchRun r = run(cfg, path, std::chrono::minutes(5));
     auto b = r.policy.bracket();
     ASSERT_TRUE(b.lower && b.upper);
     EXPECT_LT(*b.lower, path.timeout);
@@ -145,7 +145,7 @@ TEST(ProbePolicy, NothingDiesUpToMax) {
     cfg.max = milliseconds(600'000);
     FakePath path;
     path.timeout = std::chrono::hours(10);
-    Run r = run(cfg, path, std::chrono::hours(1));
+    SearchRun r = run(cfg, path, std::chrono::hours(1));
     EXPECT_EQ(r.policy.stop_reason(), StopReason::above_max);
     EXPECT_FALSE(r.policy.bracket().upper);
     EXPECT_GE(*r.policy.bracket().lower, milliseconds(600'000));
@@ -156,7 +156,7 @@ TEST(ProbePolicy, TimeoutBelowMin) {
     PolicyConfig cfg;
     FakePath path;
     path.timeout = milliseconds(5000);
-    Run r = run(cfg, path, std::chrono::hours(3));
+    SearchRun r = run(cfg, path, std::chrono::hours(3));
     EXPECT_EQ(r.policy.stop_reason(), StopReason::below_min);
     EXPECT_FALSE(r.policy.bracket().lower);
     EXPECT_EQ(*r.policy.bracket().upper, milliseconds(10'500)); // the 10 s probe, 5 % late
@@ -169,7 +169,7 @@ TEST(ProbePolicy, ServerClosingFirstIsNotAMiddlebox) {
     FakePath path;
     path.timeout = std::chrono::hours(1); // the firewall is far more patient
     path.server_close = milliseconds(5000);
-    Run r = run(cfg, path, std::chrono::minutes(10));
+    SearchRun r = run(cfg, path, std::chrono::minutes(10));
     EXPECT_EQ(r.policy.stop_reason(), StopReason::server_first);
     ASSERT_TRUE(r.policy.server_close());
     EXPECT_EQ(*r.policy.server_close(), milliseconds(5000));
@@ -187,7 +187,7 @@ TEST(ProbePolicy, MiddleboxBelowAServerCloseIsStillMeasured) {
     FakePath path;
     path.timeout = milliseconds(20'000);
     path.server_close = milliseconds(60'000);
-    Run r = run(cfg, path, std::chrono::minutes(20));
+    SearchRun r = run(cfg, path, std::chrono::minutes(20));
     auto b = r.policy.bracket();
     ASSERT_TRUE(b.lower && b.upper);
     EXPECT_LT(*b.lower, path.timeout);
@@ -213,7 +213,7 @@ TEST(ProbePolicy, LadderIsOneRoundOfExactlyThoseTimes) {
     cfg.ladder = {milliseconds(30'000), milliseconds(60'000), milliseconds(120'000)};
     FakePath path;
     path.timeout = milliseconds(90'000);
-    Run r = run(cfg, path, std::chrono::hours(1));
+    SearchRun r = run(cfg, path, std::chrono::hours(1));
     ASSERT_EQ(r.rounds.size(), 1u);
     EXPECT_EQ(r.rounds[0], cfg.ladder);
     EXPECT_EQ(r.policy.stop_reason(), StopReason::ladder);
