@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "probe/probe.hpp"
-#include "rstwatch/error.hpp"
+#include "util/error.hpp"
 
 namespace {
 

@@ -4,9 +4,10 @@
 #include <algorithm>
 #include <charconv>
 
-#include "probe.hpp"
-#include "rstwatch/error.hpp"
-#include "rstwatch/units.hpp"
+#include "probe/probe_cli.hpp"
+#include "probe/probe_policy.hpp"
+#include "util/error.hpp"
+#include "util/units.hpp"
 
 namespace rstwatch {
 

@@ -1,4 +1,4 @@
-#include "probe_engine.hpp"
+#include "probe/probe_engine.hpp"
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -12,7 +12,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "rstwatch/error.hpp"
+#include "util/error.hpp"
 
 namespace rstwatch::probe {
 

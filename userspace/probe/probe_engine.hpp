@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <vector>
 
-#include "probe_policy.hpp"
+#include "probe/probe_policy.hpp"
 
 namespace rstwatch::probe {
 

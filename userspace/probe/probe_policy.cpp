@@ -1,4 +1,4 @@
-#include "probe_policy.hpp"
+#include "probe/probe_policy.hpp"
 
 #include <algorithm>
 #include <cmath>

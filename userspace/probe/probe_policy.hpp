@@ -1,8 +1,7 @@
 // rstwatch probe, search policy: which keepalive idle times (T) to try next and
 // what the answers so far say about the middlebox timeout. Pure logic: no
 // sockets, no clock of its own (time is passed in), so it is unit-tested with a
-// fake oracle. Folder rule: userspace/probe/ uses only the C++ library,
-// nlohmann_json, CLI11 and the libbpf-free helpers (units, middlebox presets).
+// fake oracle. Folder rule (probe/): event/, util/, CLI11, nlohmann_json; no libbpf.
 #pragma once
 
 #include <chrono>
@@ -10,6 +9,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "event/options.hpp"
 
 namespace rstwatch::probe {
 
@@ -26,21 +27,9 @@ enum class Outcome {
 };
 const char *outcome_name(Outcome o);
 
-// --precision: "5%" (of the lower bound) or an absolute width such as "10s".
-struct Precision {
-    double fraction = 0.10; // used when absolute is not set
-    std::optional<milliseconds> absolute;
-    std::string text = "10%";
-};
-
-struct PolicyConfig {
-    milliseconds min{10'000};
-    milliseconds max{7'200'000};
-    unsigned connections = 8;
-    Precision precision;
-    std::vector<milliseconds> ladder; // non-empty: one round with exactly these
-    milliseconds interval{1000};      // TCP_KEEPINTVL: the wait after an unanswered probe
-};
+// --precision and the search's settings are plain option data (event/options.hpp).
+using Precision = ProbePrecision;
+using PolicyConfig = ProbeSearch;
 
 // What one connection told us. `evidence` is the idle time the answer is
 // about: for alive, when the probe's ACK arrived; for reset, when the RST

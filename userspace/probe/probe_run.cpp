@@ -7,11 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "probe.hpp"
-#include "probe_engine.hpp"
-#include "rstwatch/error.hpp"
-#include "rstwatch/middlebox.hpp"
-#include "rstwatch/units.hpp"
+#include "probe/probe.hpp"
+#include "probe/probe_engine.hpp"
+#include "util/error.hpp"
+#include "util/middlebox.hpp"
+#include "util/units.hpp"
 
 namespace rstwatch {
 
