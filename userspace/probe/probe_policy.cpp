@@ -96,12 +96,12 @@ std::vector<milliseconds> SearchPolicy::next_round(milliseconds time_left) {
             }
         }
     } else {
-        if (!cfg_.ladder.empty()) {
-            stop(StopReason::ladder);
-            return {};
-        }
         if (answers_ == 0) {
             stop(StopReason::no_connection);
+            return {};
+        }
+        if (!cfg_.ladder.empty()) {
+            stop(StopReason::ladder);
             return {};
         }
         if (server_close_ && !upper_) {

@@ -229,6 +229,16 @@ TEST(ProbePolicy, NoAnswerAtAllIsNoConnection) {
     EXPECT_EQ(p.stop_reason(), StopReason::no_connection);
 }
 
+TEST(ProbePolicy, NoAnswerToALadderIsNoConnectionToo) {
+    PolicyConfig cfg;
+    cfg.ladder = {milliseconds(1000)};
+    SearchPolicy p(cfg);
+    for (auto t : p.next_round(std::chrono::hours(3)))
+        p.record({t, Outcome::error, milliseconds(0)});
+    EXPECT_TRUE(p.next_round(std::chrono::hours(3)).empty());
+    EXPECT_EQ(p.stop_reason(), StopReason::no_connection);
+}
+
 TEST(ProbePolicy, ContradictingAnswersAreCountedNotUsed) {
     PolicyConfig cfg;
     SearchPolicy p(cfg);
