@@ -5,6 +5,7 @@
 // owner (pid and comm of the client we started), its keepalive state as the
 // kernel applies it, and the verdict. A tool that is not installed skips its
 // test with the reason (scripts/install-deps.sh test installs them all).
+#include <csignal>
 #include <cstring>
 #include <elf.h>
 #include <filesystem>
@@ -25,10 +26,13 @@ namespace {
 constexpr int kCtTimeoutS = 3;
 constexpr auto kIdle = 5s;
 
+// A client that already died must fail the test, not kill it with SIGPIPE
+// when we write to its stdin.
 #define RW_REQUIRE_REAL_CLIENT_LAB()                                                               \
     do {                                                                                           \
         RW_REQUIRE_BPF();                                                                          \
         RW_REQUIRE_LAB_HERE();                                                                     \
+        std::signal(SIGPIPE, SIG_IGN);                                                             \
     } while (0)
 
 // First existing executable among `paths` (globs allowed), or empty.
@@ -103,7 +107,8 @@ struct Postgres {
     std::unique_ptr<Child> server;
     std::string port = "5432";
     bool ok = false;
-    Postgres(const LabNet &lab, const std::string &bin_dir) {
+    std::string bin;
+    Postgres(const LabNet &lab, const std::string &bin_dir) : bin(bin_dir) {
         passwd *pw = getpwnam("postgres");
         if (!pw) {
             ADD_FAILURE() << "no postgres user although the postgresql package is installed";
@@ -122,10 +127,11 @@ struct Postgres {
         EXPECT_TRUE(ok) << server->stderr_text();
     }
     ~Postgres() {
-        if (server) {
-            server->signal(SIGINT); // fast shutdown
-            server->wait(20s);
-        }
+        if (!server) return;
+        // runuser does not pass SIGINT on: stop the postmaster by its pid file.
+        sh("runuser -u postgres -- " + bin + "/pg_ctl stop -m fast -w -D " + dir.path +
+           "/data >/dev/null 2>&1 || true");
+        server->wait(20s);
     }
 };
 
