@@ -36,7 +36,7 @@ milliseconds keepalive_seconds(const std::string &flag, const std::string &v, lo
     if (!d || d->count() % 1000 != 0 || d->count() < 1000 || d->count() > max_s * 1000)
         bad(flag, v,
             "a whole number of seconds from 1s to " + std::to_string(max_s) +
-                "s (TCP_KEEPIDLE takes seconds), such as 30s, 5m or 2h");
+                "s (keepalive times are whole seconds), such as 30s, 5m or 2h");
     return *d;
 }
 
