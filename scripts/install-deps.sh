@@ -30,6 +30,7 @@ test_pkgs=(
     systemd                          # systemd-analyze verify for the unit file
     bpftrace libbpf-tools            # peers, used by the bench smoke test
     gzip
+    postgresql openssh-server openssh-client golang-go  # real clients through the lab firewall
     qemu-system-x86 busybox-static cpio  # the kernel matrix (scripts/vm-matrix.sh)
     dpkg-dev lintian help2man adduser    # scripts/package.sh and the package tests
 )

@@ -36,8 +36,9 @@
 #   --ct-timeout SEC    nf_conntrack_tcp_timeout_established in the firewall (default 4)
 #   --retries2 N        net.ipv4.tcp_retries2 in the client namespace in drop mode, so
 #                       an unanswered write gives up in seconds (default 3: ~6.5 s)
-#   --peer PATH         rw_peer binary (default $BUILD_DIR/tests/rw_peer)
-#   --rstwatch PATH     rstwatch binary (default $BUILD_DIR/rstwatch)
+#   --peer PATH         rw_peer binary (default $BUILD_DIR/tests/rw_peer; built on
+#                       demand when missing)
+#   --rstwatch PATH     rstwatch binary (default $BUILD_DIR/rstwatch; built on demand)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -247,11 +248,43 @@ SERVER_NETNS_INODE=$(stat -L -c %i "/run/netns/$ns_server")
 EOF
 }
 
-find_peer() {
-    if [[ -z $peer ]]; then
+# The traffic helper is one dependency-free C++ file (tests/helpers/rw_peer.cpp).
+# A build with tests has a target for it; a build without them (scripts/run.sh,
+# the README's first command) does not, so it is compiled on its own.
+build_peer() {
+    local out
+    if [[ -f $build_dir/CMakeCache.txt ]] &&
+        cmake --build "$build_dir" --target help 2>/dev/null | grep -qw rw_peer; then
+        say "lab.sh: building the lab's traffic helper (cmake --build $build_dir --target rw_peer) ..."
+        cmake --build "$build_dir" --target rw_peer >&2 || return 1
         peer=$build_dir/tests/rw_peer
+        return 0
     fi
-    [[ -x $peer ]] || die 3 "rw_peer not found at $peer: build it (BUILD_DIR=build scripts/build.sh, tests on) or pass --peer PATH"
+    out=$build_dir/lab-helpers/rw_peer
+    local cxx=${CXX:-c++}
+    command -v "$cxx" >/dev/null ||
+        die 3 "no C++ compiler ('$cxx') to build the lab's helper: run scripts/install-deps.sh build"
+    say "lab.sh: building the lab's traffic helper ($out) ..."
+    mkdir -p "$(dirname "$out")"
+    "$cxx" -std=c++20 -O2 -Wall -Wextra -o "$out.tmp" "$repo/tests/helpers/rw_peer.cpp" >&2 || return 1
+    mv -f "$out.tmp" "$out"
+    peer=$out
+}
+
+find_peer() {
+    if [[ -n $peer ]]; then
+        [[ -x $peer ]] || die 3 "--peer $peer: not an executable"
+        return 0
+    fi
+    local c
+    for c in "$build_dir/tests/rw_peer" "$build_dir/lab-helpers/rw_peer"; do
+        if [[ -x $c ]]; then
+            peer=$c
+            return 0
+        fi
+    done
+    build_peer || die 3 "could not build rw_peer (see above): install the build packages (scripts/install-deps.sh build) or pass --peer PATH"
+    [[ -x $peer ]] || die 3 "rw_peer not found at $peer after building it; pass --peer PATH"
 }
 
 find_rstwatch() {
@@ -259,7 +292,17 @@ find_rstwatch() {
         rstwatch=$build_dir/rstwatch
         [[ -x $rstwatch ]] || rstwatch=$(command -v rstwatch || true)
     fi
-    [[ -n $rstwatch && -x $rstwatch ]] || die 3 "rstwatch not found: build it (scripts/build.sh) or pass --rstwatch PATH"
+    if [[ -z $rstwatch || ! -x $rstwatch ]]; then
+        # Nothing built yet: what scripts/run.sh does, without starting a trace.
+        say "lab.sh: building rstwatch into $build_dir ..."
+        "$repo/scripts/install-deps.sh" build >&2 || die 3 "could not install the build packages"
+        [[ -f $build_dir/CMakeCache.txt ]] ||
+            cmake -S "$repo" -B "$build_dir" -DRW_BUILD_TESTS=OFF >/dev/null ||
+            die 3 "could not configure a build in $build_dir"
+        cmake --build "$build_dir" -j"$(nproc)" --target rstwatch >&2 ||
+            die 3 "could not build rstwatch (see above)"
+        rstwatch=$build_dir/rstwatch
+    fi
 }
 
 # ---- scenarios ----

@@ -28,6 +28,8 @@ int main(int argc, char **argv) {
                     return run_report(opts);
                 else if constexpr (std::is_same_v<T, VerifyOptions>)
                     return run_verify(opts);
+                else if constexpr (std::is_same_v<T, ProbeOptions>)
+                    return run_probe(opts);
                 else
                     return run_audit(opts);
             },

@@ -198,6 +198,23 @@ inline std::vector<BadCli> bad_cli_cases(const BadCliEnv &env) {
         {{"report", "--bogus", "in.ndjson"}, {"--bogus"}},
         {{"report", "/no/such/input.ndjson"}, {"/no/such/input.ndjson"}, true},
         {{"report", "/tmp"}, {"/tmp", "directory"}, true},
+        // probe
+        {{"probe"}, {"HOST:PORT"}},
+        {{"probe", "127.0.0.1:5432", "--connections", "0"}, {"--connections", "'0'"}},
+        {{"probe", "127.0.0.1:5432", "--connections", "65"}, {"--connections", "'65'"}},
+        {{"probe", "127.0.0.1:5432", "--precision", "0%"}, {"--precision", "'0%'"}},
+        {{"probe", "127.0.0.1:5432", "--precision", "soon"}, {"--precision", "'soon'"}},
+        {{"probe", "127.0.0.1:5432", "--min", "1500ms"}, {"--min", "'1500ms'"}},
+        {{"probe", "127.0.0.1:5432", "--max", "10h"}, {"--max", "'10h'"}},
+        {{"probe", "127.0.0.1:5432", "--min", "2m", "--max", "1m"}, {"--min", "--max"}},
+        {{"probe", "127.0.0.1:5432", "--ladder", "30s,,60s"}, {"--ladder", "'30s,,60s'"}},
+        {{"probe", "127.0.0.1:5432", "--ladder", "30s,1h", "--max", "2h"}, {"--ladder", "--max"}},
+        {{"probe", "127.0.0.1:5432", "--max-time", "5s"}, {"--max-time", "too short"}},
+        {{"probe", "127.0.0.1:5432", "--interval", "0s"}, {"--interval", "'0s'"}},
+        {{"probe", "127.0.0.1:5432", "--format", "xml"}, {"--format", "'xml'"}},
+        {{"probe", "127.0.0.1"}, {"'127.0.0.1'", "port"}, true},
+        {{"probe", "127.0.0.1:0"}, {"'127.0.0.1:0'", "port"}, true},
+        {{"probe", "::1:80"}, {"'::1:80'", "brackets"}, true},
     };
 }
 

@@ -6,6 +6,7 @@
 
 #include "cli/flags.hpp"
 #include "cli/values.hpp"
+#include "probe/probe_cli.hpp"
 #include "util/error.hpp"
 #include "rstwatch/version.hpp"
 
@@ -130,6 +131,9 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
     auto *doctor = add_doctor_command(app, d);
     auto *report = add_report_command(app, r);
     auto *verify = add_verify_command(app, v);
+    // probe: its flags live in userspace/probe/probe_cli.cpp.
+    ProbeCliRaw p;
+    auto *probe = add_probe_subcommand(app, p);
 
     check_words_before_subcommand(app, args);
     if (!run_parser(app, args, out)) return {std::nullopt, 0, verbose};
@@ -157,6 +161,8 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
         res.command = finish_verify(v);
     } else if (report->parsed()) {
         res.command = finish_report(r);
+    } else if (probe->parsed()) {
+        res.command = finish_probe_options(p);
     }
     return res;
 }

@@ -11,5 +11,6 @@ int run_enforce(const EnforceOptions &opts);
 int run_doctor(const DoctorOptions &opts);
 int run_report(const ReportOptions &opts);
 int run_verify(const VerifyOptions &opts);
+int run_probe(const ProbeOptions &opts); // userspace/probe/probe_run.cpp
 
 } // namespace rstwatch

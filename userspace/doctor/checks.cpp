@@ -155,7 +155,8 @@ Check keepalive_time_check(const NetnsFacts &f, const std::optional<TimeoutBound
     if (target.source == kCloud)
         c.expected += "; " + secs_text(target.value.count()) +
                       " is the shortest common cloud firewall/NAT default (docs/middleboxes.md): "
-                      "pass --middlebox-timeout to check against yours";
+                      "pass --middlebox-timeout to check against yours, or measure it with "
+                      "`rstwatch probe HOST:PORT` (docs/probe.md)";
     if (bound && k >= bound->value.count()) {
         c.status = Status::fail;
         c.observed += ": idle connections are forgotten before the first keepalive probe";

@@ -112,6 +112,27 @@ struct ReportOptions {
     std::optional<milliseconds> middlebox_timeout;
 };
 
+// `rstwatch probe` (userspace/probe/): the search the policy runs.
+struct ProbePrecision {
+    double fraction = 0.10; // of the lower bound; used when absolute is not set
+    std::optional<milliseconds> absolute;
+    std::string text = "10%"; // as given
+};
+struct ProbeSearch {
+    milliseconds min{10'000};
+    milliseconds max{7'200'000};
+    unsigned connections = 8;
+    ProbePrecision precision;
+    std::vector<milliseconds> ladder; // non-empty: one round with exactly these
+    milliseconds interval{1000};      // TCP_KEEPINTVL: the wait after an unanswered probe
+};
+struct ProbeOptions {
+    std::string target; // HOST:PORT as given (resolved when the probe starts)
+    ProbeSearch policy;
+    milliseconds max_time{3 * 3600 * 1000};
+    bool text = false;
+};
+
 struct VersionOptions {};
 
 // rstwatch verify: every BPF program of every object, loaded once.
@@ -120,6 +141,6 @@ struct VerifyOptions {
 };
 
 using Command = std::variant<TraceOptions, AuditOptions, EnforceOptions, DoctorOptions,
-                             ReportOptions, VerifyOptions>;
+                             ReportOptions, VerifyOptions, ProbeOptions>;
 
 } // namespace rstwatch
