@@ -11,11 +11,11 @@
 #include <cstring>
 
 #include "../tests/unit/fixtures.hpp"
-#include "rstwatch/clock.hpp"
-#include "rstwatch/enrich.hpp"
-#include "rstwatch/format.hpp"
-#include "rstwatch/pipeline.hpp"
-#include "rstwatch/sink.hpp"
+#include "util/clock.hpp"
+#include "util/cgroup_fs.hpp"
+#include "output/format.hpp"
+#include "trace/pipeline.hpp"
+#include "output/sink.hpp"
 
 using namespace rstwatch;
 

@@ -24,11 +24,11 @@
 #include <sys/socket.h>
 #include <vector>
 
-#include "rstwatch/diagnose.hpp"
-#include "rstwatch/enrich.hpp"
-#include "rstwatch/events.hpp"
-#include "rstwatch/format.hpp"
-#include "rstwatch/units.hpp"
+#include "event/diagnose.hpp"
+#include "util/cgroup_fs.hpp"
+#include "event/events.hpp"
+#include "output/format.hpp"
+#include "util/units.hpp"
 
 using namespace rstwatch;
 

@@ -1,6 +1,10 @@
 # Compiles CO-RE BPF programs and generates libbpf skeletons.
 #
-#   rstwatch_bpf_skeleton(<name> SOURCES a.bpf.c b.bpf.c ...)
+#   rstwatch_bpf_skeleton(<name> SOURCES dir/a.bpf.c dir/b.bpf.c ...)
+#
+# Sources are relative to bpf/; bpf/lib/ (the helpers every program shares) and
+# include/ (rstwatch/records.h, the one header shared with userspace) are on
+# the include path.
 #
 # compiles each source with clang -target bpf, links them into one object with
 # `bpftool gen object` (maps declared extern in one file resolve to the definition
@@ -29,7 +33,7 @@ add_custom_command(
 add_custom_target(rw_vmlinux_h DEPENDS "${RW_BPF_GEN_DIR}/vmlinux.h")
 
 set(RW_BPF_CFLAGS -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Wno-unused-function
-    -I${RW_BPF_GEN_DIR} -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/bpf)
+    -I${RW_BPF_GEN_DIR} -I${PROJECT_SOURCE_DIR}/include -I${PROJECT_SOURCE_DIR}/bpf/lib)
 
 function(rstwatch_bpf_skeleton name)
     cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})

@@ -7,18 +7,18 @@
 #include <sstream>
 #include <string>
 
-#include "rstwatch/cli.hpp"
-#include "rstwatch/decode.hpp"
-#include "rstwatch/diagnose.hpp"
-#include "rstwatch/error.hpp"
-#include "rstwatch/format.hpp"
-#include "rstwatch/middlebox.hpp"
-#include "rstwatch/pipeline.hpp"
+#include "cli/cli.hpp"
+#include "event/decode.hpp"
+#include "event/diagnose.hpp"
+#include "util/error.hpp"
+#include "output/format.hpp"
+#include "util/middlebox.hpp"
+#include "trace/pipeline.hpp"
 #ifndef RW_NO_REPORT
-#include "rstwatch/report.hpp"
-#include "rstwatch/report_format.hpp"
+#include "report/report.hpp"
+#include "report/format.hpp"
 #endif
-#include "rstwatch/units.hpp"
+#include "util/units.hpp"
 
 namespace rwfuzz {
 

@@ -3,10 +3,10 @@
 #include <iostream>
 #include <variant>
 
-#include "rstwatch/cli.hpp"
-#include "rstwatch/commands.hpp"
-#include "rstwatch/error.hpp"
-#include "rstwatch/log.hpp"
+#include "cli/cli.hpp"
+#include "cmd/commands.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
 
 int main(int argc, char **argv) {
     using namespace rstwatch;

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "rstwatch/enrich.hpp"
+#include "util/cgroup_fs.hpp"
 
 namespace rwcases {
 

@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "harness.hpp"
-#include "rstwatch/enforce.hpp"
-#include "rstwatch/enrich.hpp"
+#include "enforce/enforce.hpp"
+#include "util/cgroup_fs.hpp"
 
 using namespace rwtest;
 

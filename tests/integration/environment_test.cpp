@@ -22,8 +22,8 @@
 #include <unistd.h>
 
 #include "bpf_objects.hpp"
-#include "rstwatch/bpf_util.hpp"
-#include "rstwatch/error.hpp"
+#include "bpf/bpf_util.hpp"
+#include "util/error.hpp"
 #include "harness.hpp"
 
 using namespace rwtest;

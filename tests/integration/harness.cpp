@@ -1,6 +1,6 @@
 #include "harness.hpp"
 
-#include "rstwatch/enrich.hpp"
+#include "util/cgroup_fs.hpp"
 
 #include <cerrno>
 #include <csignal>

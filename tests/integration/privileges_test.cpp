@@ -19,7 +19,7 @@
 
 #include "bpf_objects.hpp"
 #include "harness.hpp"
-#include "rstwatch/caps.hpp"
+#include "bpf/caps.hpp"
 
 using namespace rwtest;
 using rstwatch::Cap;

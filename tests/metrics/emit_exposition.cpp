@@ -3,7 +3,7 @@
 // privileged suite checks a real scrape of a running agent the same way.
 #include <iostream>
 
-#include "rstwatch/metrics.hpp"
+#include "trace/metrics.hpp"
 
 using namespace rstwatch;
 

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "../unit/report_fixtures.hpp"
-#include "rstwatch/report_format.hpp"
+#include "report/format.hpp"
 
 using namespace rstwatch;
 

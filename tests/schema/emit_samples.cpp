@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "../unit/fixtures.hpp"
-#include "rstwatch/doctor.hpp"
-#include "rstwatch/enforce_format.hpp"
-#include "rstwatch/format.hpp"
+#include "doctor/doctor.hpp"
+#include "enforce/format.hpp"
+#include "output/format.hpp"
 
 using namespace rstwatch;
 

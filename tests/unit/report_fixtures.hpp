@@ -8,8 +8,8 @@
 #include <string>
 #include <zlib.h>
 
-#include "rstwatch/clock.hpp"
-#include "rstwatch/report.hpp"
+#include "util/clock.hpp"
+#include "report/report.hpp"
 
 namespace rf {
 

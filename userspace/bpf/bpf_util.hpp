@@ -1,0 +1,126 @@
+// RAII owners for libbpf objects, libbpf logging, and turning libbpf failures
+// into errors a user can act on.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <bpf/libbpf.h>
+
+#include "bpf/caps.hpp"
+#include "event/kernel_facts.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace rstwatch {
+
+struct LinkDeleter {
+    void operator()(bpf_link *l) const { bpf_link__destroy(l); }
+};
+using LinkPtr = std::unique_ptr<bpf_link, LinkDeleter>;
+
+struct RingBufferDeleter {
+    void operator()(ring_buffer *rb) const { ring_buffer__free(rb); }
+};
+using RingBufferPtr = std::unique_ptr<ring_buffer, RingBufferDeleter>;
+
+// A skeleton owned by unique_ptr; Skel is the bpftool-generated struct, whose
+// static destroy() frees the object, its maps, programs and links.
+template <class Skel> struct SkelDeleter {
+    void operator()(Skel *s) const { Skel::destroy(s); }
+};
+template <class Skel> using SkelPtr = std::unique_ptr<Skel, SkelDeleter<Skel>>;
+
+// A libbpf ring buffer with a C++ callback (returning <0 stops the current
+// consume early). No exception may cross libbpf's C frames: one thrown by the
+// callback is parked, consuming stops, and consume() rethrows it. Not movable:
+// libbpf keeps a pointer to it.
+class RingReader {
+  public:
+    using Callback = std::function<int(const void *, std::size_t)>;
+    // `what` names the buffer in errors ("the trace ring buffer").
+    RingReader(int map_fd, Callback cb, std::string_view what);
+    RingReader(const RingReader &) = delete;
+    RingReader &operator=(const RingReader &) = delete;
+    int epoll_fd() const { return ring_buffer__epoll_fd(rb_.get()); }
+    // Drains at most `budget` records (0: everything available); returns how
+    // many were handled, or rethrows what the callback threw. A budget keeps a
+    // flood from starving the caller's event loop (signals, deadlines).
+    std::size_t consume(std::size_t budget = 0);
+
+  private:
+    static int sample(void *ctx, void *data, std::size_t size);
+    Callback cb_;
+    std::exception_ptr error_;
+    std::size_t budget_ = 0, handled_ = 0;
+    RingBufferPtr rb_;
+};
+
+// Routes libbpf's messages through our logger: debug output only with
+// --verbose; warnings are kept so a load failure can quote the verifier.
+void install_libbpf_logging();
+// The last libbpf warnings (verifier log tail), for error messages.
+std::string libbpf_recent_warnings(std::size_t max_lines = 25);
+
+// Maps a failed libbpf call (negative errno) to an Error that says what failed
+// and how to fix it. `what` names the step: "loading BPF programs", ...
+Error bpf_failure(std::string_view what, int err);
+
+// Checks that BPF can work at all (BTF present); throws EnvironmentError.
+void require_btf();
+
+// The capabilities loading the autoload programs of `obj` needs, as the kernel's
+// bpf_prog_load() checks them: CAP_BPF always, CAP_PERFMON for tracing program
+// types, CAP_NET_ADMIN for networking/cgroup types; and CAP_DAC_READ_SEARCH for
+// classic tracepoints when not root (tracefs is root's). Each names its programs.
+std::vector<CapNeed> caps_for_programs(const bpf_object *obj);
+
+// Checks, before loading, that tracefs is there (mounting it if need be and
+// allowed) and has the events entry of every classic tracepoint/<cat>/<name>
+// the autoload programs of `obj` attach to. Throws EnvironmentError naming the
+// tracepoint, or the capability reading or mounting tracefs needs, and the fix.
+void require_tracepoints(const bpf_object *obj, std::string_view command);
+
+// For a failed load of `obj`: names a tp_btf tracepoint the running kernel
+// lacks (its BTF has no btf_trace_<name>) if that is the cause, else the same
+// as bpf_failure(what, err).
+Error explain_load_failure(const bpf_object *obj, std::string_view what, int err);
+
+// What the running kernel's BTF says (event/kernel_facts.hpp). Throws
+// EnvironmentError without BTF.
+KernelFacts probe_kernel();
+
+// CONFIG_HZ for jiffies conversions when libbpf cannot read the kernel config
+// (no /proc/config.gz, no /boot/config-$(uname -r)): measured from the jiffies
+// rate. 0 when the config is readable (libbpf resolves CONFIG_HZ itself).
+unsigned hz_fallback();
+
+// The running kernel's release (uname -r).
+std::string kernel_release();
+
+// Whether programs of `type` may call bpf_get_current_pid_tgid, _uid_gid and
+// _comm, i.e. name the task they run for. Networking program types gained them
+// late: cgroup/setsockopt not on 5.10, sockops not even on 6.12 (_uid_gid).
+bool prog_type_knows_caller(bpf_prog_type type);
+
+// Whether the running kernel has the BPF helper BPF_FUNC_<name> at all (its BTF
+// `enum bpf_func_id`), e.g. "sock_from_file" (5.11).
+bool kernel_knows_helper(const char *name);
+
+// bpf_object_open_opts.kconfig for a kernel whose config libbpf cannot read
+// (without one libbpf refuses to load any __kconfig extern, even a weak one):
+// "CONFIG_HZ=<hz_fallback>"; empty when hz_fallback is 0 (config readable).
+std::string kconfig_for(unsigned hz_fallback);
+
+// CONFIG_HZ (100, 250, 300 or 1000) that explains the kernel's jiffies counter
+// at `monotonic_s` seconds of CLOCK_MONOTONIC; nullopt when it cannot tell
+// (uptime near 300 s, where every candidate predicts the same value).
+std::optional<unsigned> hz_from_jiffies(std::uint64_t jiffies, double monotonic_s);
+
+} // namespace rstwatch

@@ -1,0 +1,166 @@
+#include "trace/pipeline.hpp"
+
+#include <netinet/in.h>
+
+#include "event/decode.hpp"
+#include "util/log.hpp"
+
+namespace rstwatch {
+
+Output::Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink)
+    : fmt_(std::move(fmt)), sink_(std::move(sink)) {
+    buf_.reserve(1 << 16);
+}
+
+bool Output::flush() {
+    if (buf_.empty() || closed_) return !closed_;
+    WriteResult r = sink_->write(buf_);
+    for (auto [end, kind] : event_ends_) {
+        if (end <= r.bytes) {
+            ++emitted_;
+            ++emitted_by_kind_[std::size_t(kind)];
+        } else {
+            ++dropped_;
+        }
+    }
+    if (r.status == WriteStatus::closed) closed_ = true;
+    event_ends_.clear();
+    buf_.clear();
+    return !closed_;
+}
+
+TracePipeline::TracePipeline(PipelineConfig cfg, Output &out, CgroupResolver &cgroups,
+                             const KernelFacts &kernel, const WallClock &clock)
+    : cfg_(std::move(cfg)), out_(out), cgroups_(cgroups), kernel_(kernel), clock_(clock),
+      limiter_(cfg_.max_events_per_sec, WallClock::mono_now_ns()) {}
+
+void TracePipeline::reconfigure(const DiagnoseConfig &dx, std::optional<Verdict> verdict) {
+    cfg_.dx = dx;
+    cfg_.verdict = verdict;
+}
+
+void TracePipeline::set_rate_limit(std::uint64_t per_sec, std::uint64_t now_ns) {
+    cfg_.max_events_per_sec = per_sec;
+    limiter_.set_rate(per_sec, now_ns);
+}
+
+std::string_view TracePipeline::reason_name(std::int32_t v) const {
+    if (v < 0 || std::size_t(v) >= kernel_.rst_reason_names.size()) return {};
+    return kernel_.rst_reason_names[std::size_t(v)];
+}
+
+void TracePipeline::maybe_flush() {
+    // Bound the buffer during a long drain; the drain's end flushes the rest.
+    if (out_.buf().size() > (1u << 20)) out_.flush();
+}
+
+int TracePipeline::on_sample(const void *data, std::size_t size) {
+    if (done() || out_.closed()) return -1;
+    std::string why;
+    auto rec = decode_record(data, size, &why);
+    if (!rec) {
+        ++stats_.malformed;
+        if (malformed_++ == 0) log_warn("dropping a malformed ring-buffer record: " + why);
+        return 0;
+    }
+    if (auto *r = std::get_if<rw_reset>(&*rec))
+        on_reset(*r);
+    else if (auto *c = std::get_if<rw_close>(&*rec))
+        on_close(*c);
+    else if (auto *s = std::get_if<rw_sockopt>(&*rec))
+        on_sockopt(*s);
+    maybe_flush();
+    return done() ? -1 : 0;
+}
+
+void TracePipeline::on_reset(const rw_reset &r) {
+    ++resets_;
+    if (r.direction == RW_DIR_SENT) {
+        ready_.clear();
+        origins_.on_sent(r, ready_);
+        // A received reset that arrived first and waited for this one.
+        for (auto &[rec, origin] : ready_)
+            emit_reset(rec, origin);
+        emit_reset(r, Origin::local);
+        return;
+    }
+    if (auto origin = origins_.on_received(r)) emit_reset(r, *origin);
+}
+
+void TracePipeline::flush_pending(std::uint64_t now_ns, bool force) {
+    ready_.clear();
+    origins_.release(now_ns, force, ready_);
+    for (auto &[rec, origin] : ready_)
+        emit_reset(rec, origin);
+}
+
+std::uint64_t TracePipeline::pending_deadline() const {
+    return origins_.next_deadline();
+}
+
+void TracePipeline::emit_reset(const rw_reset &r, Origin origin) {
+    if (done()) return;
+    std::string_view reason = reason_name(r.kernel_reason);
+    Diagnosis dx = diagnose_reset(r, reason, cfg_.dx);
+    ++stats_.resets[r.direction == RW_DIR_SENT ? 0 : 1][std::size_t(dx.verdict)];
+    if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
+        ++filtered_;
+        ++stats_.filtered_user;
+        return;
+    }
+    if (!admit(EventKind::tcp_reset, r.hdr.ts_ns)) return;
+    ResetEvent ev{r,      clock_.to_realtime_ns(r.hdr.ts_ns), reason, dx,
+                  origin, cgroups_.lookup(r.owner.cgroup_id)};
+    out_.fmt().reset(out_.buf(), ev);
+    out_.event_added(EventKind::tcp_reset);
+    ++events_;
+}
+
+void TracePipeline::on_close(const rw_close &c) {
+    const CgroupInfo *cg = cgroups_.lookup(c.owner.cgroup_id);
+    const std::int64_t ts = clock_.to_realtime_ns(c.hdr.ts_ns);
+    if (c.cause != RW_CAUSE_NONE && (cfg_.emit & RW_EMIT_TIMEOUT)) {
+        ++timeouts_;
+        Diagnosis dx = diagnose_timeout(c, cfg_.dx);
+        ++stats_.timeouts[c.cause < kTimeoutCauses ? c.cause : 0][std::size_t(dx.verdict)];
+        if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
+            ++filtered_;
+            ++stats_.filtered_user;
+        } else if (admit(EventKind::tcp_timeout, c.hdr.ts_ns)) {
+            out_.fmt().timeout(out_.buf(), TimeoutEvent{c, ts, dx, cg});
+            out_.event_added(EventKind::tcp_timeout);
+            ++events_;
+        }
+    }
+    if ((cfg_.emit & RW_EMIT_CONNECTION) && (c.flags & RW_F_ESTABLISHED) && !done()) {
+        // Connections carry no verdict: --verdict hides them.
+        if (cfg_.verdict) {
+            ++filtered_;
+            ++stats_.filtered_user;
+            return;
+        }
+        if (!admit(EventKind::connection_closed, c.hdr.ts_ns)) return;
+        out_.fmt().connection_closed(out_.buf(), ClosedEvent{c, ts, cg});
+        out_.event_added(EventKind::connection_closed);
+        ++events_;
+    }
+}
+
+void TracePipeline::on_sockopt(const rw_sockopt &s) {
+    if (std::size_t opt = keepalive_option_index(s.level, s.optname); opt < kKeepaliveOptions) {
+        const bool misdirected = s.level == IPPROTO_TCP && s.optname == 9;
+        ++stats_.keepalive_set[opt][misdirected ? 2 : s.result == 0 ? 0 : 1];
+    }
+    if (cfg_.verdict) {
+        ++filtered_;
+        ++stats_.filtered_user;
+        return;
+    }
+    if (!admit(EventKind::keepalive_set, s.hdr.ts_ns)) return;
+    out_.fmt().keepalive_set(out_.buf(), KeepaliveSetEvent{s, clock_.to_realtime_ns(s.hdr.ts_ns),
+                                                           cgroups_.lookup(s.owner.cgroup_id)});
+    out_.event_added(EventKind::keepalive_set);
+    ++events_;
+}
+
+} // namespace rstwatch
