@@ -40,39 +40,42 @@ static __always_inline void *rw_reserve(__u32 size, __u16 type, __u32 lost_count
 }
 
 /* Addresses of an RST sent for a packet that matched no socket: the reset goes
- * back to where the packet came from, so local = its destination. */
+ * back to where the packet came from, so local = its destination. The headers
+ * are read at their wire offsets (fixed by RFC 791, 8200, 793) rather than
+ * through vmlinux's iphdr/ipv6hdr/tcphdr: each CO-RE-relocated type costs
+ * libbpf a walk over every kernel BTF type at start-up. */
 static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
                                                   struct rw_endpoints *ep, __u32 *netns) {
-    unsigned char *head = RW_READ(skb, head);
+    unsigned char *head = RW_READ_PTR(skb, head);
     __u16 nh = RW_READ(skb, network_header);
     __u16 th = RW_READ(skb, transport_header);
-    struct tcphdr tcp;
+    __u16 ports[2]; /* source, destination */
     __u8 vers = 0;
 
     if (!head || bpf_probe_read_kernel(&vers, 1, head + nh)) return false;
     vers >>= 4;
     if (vers == 4) {
-        struct iphdr ip;
+        __u8 addrs[8]; /* saddr, daddr at offset 12 */
 
-        if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh)) return false;
+        if (bpf_probe_read_kernel(addrs, sizeof(addrs), head + nh + 12)) return false;
         ep->family = AF_INET;
-        __builtin_memcpy(ep->local_addr, &ip.daddr, 4);
-        __builtin_memcpy(ep->remote_addr, &ip.saddr, 4);
+        __builtin_memcpy(ep->local_addr, addrs + 4, 4);
+        __builtin_memcpy(ep->remote_addr, addrs, 4);
     } else if (vers == 6) {
-        struct ipv6hdr ip6;
+        __u8 addrs[32]; /* saddr, daddr at offset 8 */
 
-        if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh)) return false;
+        if (bpf_probe_read_kernel(addrs, sizeof(addrs), head + nh + 8)) return false;
         ep->family = AF_INET6;
-        __builtin_memcpy(ep->local_addr, &ip6.daddr, 16);
-        __builtin_memcpy(ep->remote_addr, &ip6.saddr, 16);
+        __builtin_memcpy(ep->local_addr, addrs + 16, 16);
+        __builtin_memcpy(ep->remote_addr, addrs, 16);
     } else {
         return false;
     }
-    if (bpf_probe_read_kernel(&tcp, sizeof(tcp), head + th)) return false;
-    ep->local_port = bpf_ntohs(tcp.dest);
-    ep->remote_port = bpf_ntohs(tcp.source);
+    if (bpf_probe_read_kernel(ports, sizeof(ports), head + th)) return false;
+    ep->local_port = bpf_ntohs(ports[1]);
+    ep->remote_port = bpf_ntohs(ports[0]);
     ep->state = TCP_CLOSE;
-    *netns = RW_READ(skb, dev, nd_net.net, ns.inum);
+    *netns = RW_READ_PTR(skb, dev, nd_net.net, ns.inum);
     return true;
 }
 
@@ -80,16 +83,16 @@ static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
  * (the per-netns tables are filled when nf_conntrack initialises the netns). */
 static __always_inline __u32 rw_ct_timeout_s(const struct net *net) {
     if (!bpf_core_field_exists(struct net, ct)) return 0;
-    return RW_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
+    return BPF_CORE_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
 }
 
 /* Idle and send timers. rcv_tstamp is the last segment from the peer: the idle
  * period a middlebox sees. lsndtime is the last new data this host sent. */
 static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
                                            struct rw_timing *tm, __u32 *flags) {
-    const struct net *net = RW_READ(sk, __sk_common.skc_net.net);
+    const struct net *net = RW_READ_PTR(sk, __sk_common.skc_net.net);
 
-    tm->netns = RW_READ(net, ns.inum);
+    tm->netns = BPF_CORE_READ(net, ns.inum);
     tm->ct_timeout_s = rw_ct_timeout_s(net);
     if (fullsock) {
         const struct tcp_sock *tp = RW_TCP_SOCK(sk);
