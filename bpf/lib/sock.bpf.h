@@ -13,6 +13,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "compat.bpf.h"
+#include "helpers.bpf.h"
 #include "maps.bpf.h"
 /* After maps.bpf.h: the readers use its cfg_hz_fallback. */
 #include "sock_read.bpf.h"
@@ -107,13 +108,6 @@ static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
     }
 }
 
-static __always_inline void rw_owner_from_current(struct rw_owner *o, __u32 how) {
-    o->pid = bpf_get_current_pid_tgid() >> 32;
-    o->uid = (__u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(o->comm, sizeof(o->comm));
-    o->how = how;
-}
-
 static __always_inline struct rw_listener_key rw_listener_key_of(__u32 netns, __u16 port) {
     struct rw_listener_key k = {.netns = netns, .port = port};
     return k;
@@ -144,15 +138,14 @@ static __always_inline struct rw_proc_stats *rw_proc_stats_of(const struct rw_ow
 
     if (!pid) return NULL;
     st = bpf_map_lookup_elem(&rw_proc_stats, &pid);
-    if (st) return st;
+    if (st) return st; /* the common case, without building `fresh` */
     {
         struct rw_proc_stats fresh = {};
 
         __builtin_memcpy(fresh.comm, o->comm, sizeof(fresh.comm));
         fresh.uid = o->uid;
-        bpf_map_update_elem(&rw_proc_stats, &pid, &fresh, BPF_NOEXIST);
+        return rw_lookup_or_init(&rw_proc_stats, &pid, &fresh);
     }
-    return bpf_map_lookup_elem(&rw_proc_stats, &pid);
 }
 
 /* v4 addresses as v4-mapped v6, so a v4 socket and a dual-stack v6 socket of the

@@ -112,10 +112,7 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
         c->opts = info->opts;
         c->resets_received = info->resets_received;
         c->resets_sent = info->resets_sent;
-        if (info->start_ns) {
-            c->tm.age_ms = (c->hdr.ts_ns - info->start_ns) / 1000000;
-            c->flags |= RW_F_AGE_KNOWN;
-        }
+        rw_set_age(c->hdr.ts_ns, info->start_ns, &c->tm.age_ms, &c->flags);
     }
     if (c->ka.enabled) c->flags |= RW_F_KA_EVER;
     if (!tp) return;
