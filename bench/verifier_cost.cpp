@@ -76,8 +76,7 @@ int main(int argc, char **argv) {
         bpf_object__for_each_program(p, obj)
             bpf_program__set_autoload(p, only && std::strcmp(only, bpf_program__name(p)) == 0);
         bpf_map *m;
-        if (tiny)
-            bpf_object__for_each_map(m, obj) {
+        if (tiny) bpf_object__for_each_map(m, obj) {
                 if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF)
                     bpf_map__set_max_entries(m, 4096);
                 else if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY &&
