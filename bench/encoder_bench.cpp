@@ -38,16 +38,18 @@ enum class Fmt { json, text };
 // Everything a TracePipeline needs, as in `rstwatch trace`.
 struct Rig {
     explicit Rig(Fmt fmt, std::uint32_t emit)
-        : out(fmt == Fmt::json ? make_json_formatter("bench-host") : make_text_formatter(false),
-              std::make_unique<NullSink>(bytes)),
+        : formatter(fmt == Fmt::json ? make_json_formatter("bench-host")
+                                     : make_text_formatter(false)),
+          out(std::make_unique<NullSink>(bytes)),
           pipe(PipelineConfig{DiagnoseConfig::make(std::nullopt, std::nullopt), std::nullopt, emit,
                               0},
-               out, cgroups, kernel, clock) {}
+               *formatter, out, cgroups, kernel, clock) {}
 
     std::uint64_t bytes = 0;
     KernelFacts kernel = facts();
     WallClock clock;
     CgroupResolver cgroups;
+    std::unique_ptr<Formatter> formatter;
     Output out;
     TracePipeline pipe;
 

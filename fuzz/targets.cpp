@@ -118,8 +118,8 @@ int pipeline(const std::uint8_t *data, std::size_t size) {
     const std::uint8_t sel = data[0];
     const bool json = !(sel & 0x80);
     const bool color = sel & 0x40;
-    Output out(json ? make_json_formatter("fuzzhost") : make_text_formatter(color),
-               std::make_unique<CheckingSink>(json, color));
+    auto fmt = json ? make_json_formatter("fuzzhost") : make_text_formatter(color);
+    Output out(std::make_unique<CheckingSink>(json, color));
     CgroupResolver cgroups(""); // no cgroup2 walk per input
     KernelFacts kernel;
     kernel.release = "6.18.0-fuzz";
@@ -127,7 +127,7 @@ int pipeline(const std::uint8_t *data, std::size_t size) {
     WallClock clock;
     PipelineConfig pc{DiagnoseConfig::make(std::chrono::minutes(5), std::nullopt), std::nullopt,
                       std::uint32_t(sel & 0x0f), 0};
-    TracePipeline pipe(pc, out, cgroups, kernel, clock);
+    TracePipeline pipe(pc, *fmt, out, cgroups, kernel, clock);
     pipe.on_sample(data + 1, size - 1);
     pipe.flush_pending(0, /*force=*/true);
     out.flush();

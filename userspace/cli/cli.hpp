@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "event/options.hpp"
+#include "util/cgroup_fs.hpp" // resolve_cgroup, for the commands' callers
 
 namespace rstwatch {
 
@@ -28,10 +29,5 @@ TraceOptions reload_trace_options(const TraceOptions &running);
 
 // Helpers shared with other subcommands and tests.
 std::uint32_t parse_events(const std::string &list); // RW_EMIT_* | kEventSummary
-// Resolves a cgroup v2 path (absolute, or relative to the cgroup2 mount) to
-// its id and depth (and, if dir is given, its absolute directory). Throws
-// UsageError if it does not exist or is not cgroup v2.
-void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level,
-                    std::string *dir = nullptr);
 
 } // namespace rstwatch

@@ -14,7 +14,8 @@ namespace rstwatch {
 
 int run_audit(const AuditOptions &o) {
     signal(SIGPIPE, SIG_IGN);
-    Output out(make_formatter(o.out), make_sink(o.out));
+    auto fmt = make_formatter(o.out);
+    Output out(make_sink(o.out));
     TracerConfig tc;
     tc.attach = false;
     tc.command = "rstwatch audit";
@@ -26,7 +27,7 @@ int run_audit(const AuditOptions &o) {
     const std::int64_t ts = WallClock::real_now_ns();
     CgroupResolver cgroups;
     AuditResult res = build_audit(snap, o.filter, o.middlebox_timeout, ts);
-    if (!write_audit_records(out, cgroups, res)) return 0;
+    if (!write_audit_records(*fmt, out, cgroups, res)) return 0;
     out.flush();
     return 0;
 }

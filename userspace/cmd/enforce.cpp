@@ -17,8 +17,8 @@
 #include "util/cgroup_fs.hpp"
 #include "util/log.hpp"
 #include "output/setup.hpp"
-#include "trace/pipeline.hpp"
-#include "agent/signals.hpp"
+#include "output/output.hpp"
+#include "agent/session_loop.hpp"
 #include "rstwatch/version.hpp"
 
 namespace rstwatch {
@@ -57,7 +57,7 @@ int run_install(const EnforceOptions &o) {
     const std::uint64_t t_start = WallClock::mono_now_ns();
     UniqueFd sigfd = block_session_signals();
     // Output first: a bad path is a usage error and must not leave programs behind.
-    Output out(make_formatter(o.out), make_sink(o.out));
+    Output out(make_sink(o.out));
     auto fmt = make_enforce_formatter(o.out.format, host_name());
     require_capabilities(o.action);
     require_btf();
@@ -206,7 +206,7 @@ int run_install(const EnforceOptions &o) {
 
 int run_remove(const EnforceOptions &o) {
     signal(SIGPIPE, SIG_IGN);
-    Output out(make_formatter(o.out), make_sink(o.out));
+    Output out(make_sink(o.out));
     auto fmt = make_enforce_formatter(o.out.format, host_name());
     require_capabilities(o.action);
     RemoveResult res = remove_pinned(o.cgroup_id);
@@ -222,7 +222,7 @@ int run_remove(const EnforceOptions &o) {
 
 int run_status(const EnforceOptions &o) {
     signal(SIGPIPE, SIG_IGN);
-    Output out(make_formatter(o.out), make_sink(o.out));
+    Output out(make_sink(o.out));
     auto fmt = make_enforce_formatter(o.out.format, host_name());
     require_capabilities(o.action);
     const auto active = list_enforcements();

@@ -8,9 +8,8 @@
 #include <csignal>
 #include <cstring>
 #include <future>
+#include <optional>
 #include <unordered_set>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "trace/agent_audit.hpp"
@@ -22,7 +21,7 @@
 #include "agent/metrics_http.hpp"
 #include "output/setup.hpp"
 #include "trace/pipeline.hpp"
-#include "agent/signals.hpp"
+#include "agent/session_loop.hpp"
 #include "agent/reload.hpp"
 #include "trace/rollup.hpp"
 #include "trace/tracer.hpp"
@@ -93,9 +92,10 @@ class TraceSession {
         : o_(o), t_start_(WallClock::mono_now_ns()), sigfd_(block_session_signals()),
           // Output first: a bad path is a usage error and must not leave BPF
           // programs behind.
-          out_(make_formatter(o.out), make_sink(o.out)), metrics_(listen_for_metrics(o, registry_)),
-          facts_(probe_kernel_async()), tracer_(tracer_config(o), hz_fallback()),
-          kernel_(facts_.get()), pipe_(pipeline_config(o), out_, cgroups_, kernel_, clock_),
+          fmt_(make_formatter(o.out)), out_(make_sink(o.out)),
+          metrics_(listen_for_metrics(o, registry_)), facts_(probe_kernel_async()),
+          tracer_(tracer_config(o), hz_fallback()), kernel_(facts_.get()),
+          pipe_(pipeline_config(o), *fmt_, out_, cgroups_, kernel_, clock_),
           audit_(o.audit_interval, t_start_) {}
 
     int run() {
@@ -139,7 +139,7 @@ class TraceSession {
                         o_.ringbuf_size,
                         seeded,
                         std::uint32_t((t_ready_ - t_start_) / 1'000'000)};
-        out_.fmt().session_start(out_.buf(), ss);
+        fmt_->session_start(out_.buf(), ss);
         out_.flush();
         if (metrics_) {
             registry_.set_build_info(
@@ -150,28 +150,16 @@ class TraceSession {
             publish_metrics();
         }
         if (audit_.enabled())
-            publish_audit(
-                audit_.emit(std::move(first_audit), out_, cgroups_, audit_settings(o_), t_ready_));
+            publish_audit(audit_.emit(std::move(first_audit), *fmt_, out_, cgroups_,
+                                      audit_settings(o_), t_ready_));
         if (o_.out.format == Format::text || !o_.out.path.empty())
             log_info("tracing TCP resets; Ctrl-C to stop");
 
-        ep_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-        watch(tracer_.ring_epoll_fd(), kRing);
-        watch(sigfd_.get(), kSignals);
+        loop_.emplace(tracer_.ring_epoll_fd(), sigfd_.get());
         const std::uint64_t now = WallClock::mono_now_ns();
         next_tick_ = now + kSecond;
         next_resync_ = now + kClockResync;
         deadline_ = o_.duration ? t_ready_ + std::uint64_t(o_.duration->count()) * 1'000'000 : 0;
-    }
-
-    enum Tag : std::uint64_t { kRing = 1, kSignals = 2 };
-
-    void watch(int fd, Tag tag) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.u64 = tag;
-        if (epoll_ctl(ep_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-            throw Error(Exit::runtime, std::string("epoll_ctl: ") + std::strerror(errno));
     }
 
     // Sleeps until a signal, the ring buffer's watermark or the next timed
@@ -182,27 +170,14 @@ class TraceSession {
         std::uint64_t wake = std::min(next_tick_, now + kDrainIntervalNs);
         for (std::uint64_t t : {deadline_, pipe_.pending_deadline(), audit_.next_ns()})
             if (t && t < wake) wake = t;
-        const int timeout_ms = wake > now && !more_ ? int((wake - now + 999'999) / 1'000'000) : 0;
-        epoll_event evs[4];
-        int n = epoll_wait(ep_.get(), evs, 4, timeout_ms);
-        if (n < 0 && errno != EINTR)
-            throw Error(Exit::runtime, std::string("epoll_wait: ") + std::strerror(errno));
-        for (int i = 0; i < n; ++i)
-            if (evs[i].data.u64 == kSignals) on_signals();
+        const SessionLoop::Wake w = loop_->wait(more_ ? 0 : SessionLoop::timeout_ms(wake, now));
+        for (unsigned i = 0; i < w.reopen; ++i) {
+            out_.sink().reopen();
+            if (!o_.config_path.empty()) reload_config();
+        }
+        if (w.stop) stop("signal");
         // A full batch means more is waiting: go round again without sleeping.
         more_ = tracer_.consume(kConsumeBudget) == kConsumeBudget;
-    }
-
-    void on_signals() {
-        signalfd_siginfo si{};
-        while (read(sigfd_.get(), &si, sizeof(si)) == sizeof(si)) {
-            if (si.ssi_signo == SIGHUP) {
-                out_.sink().reopen();
-                if (!o_.config_path.empty()) reload_config();
-            } else {
-                stop("signal");
-            }
-        }
     }
 
     // SIGHUP with --config: re-parse the original arguments (the file is read
@@ -237,7 +212,7 @@ class TraceSession {
 
     void on_tick(std::uint64_t now) {
         kernel_counters_ = tracer_.counters();
-        lost_.check(kernel_counters_, pipe_.limiter(), out_, clock_.to_realtime_ns(now));
+        lost_.check(kernel_counters_, pipe_.limiter(), *fmt_, out_, clock_.to_realtime_ns(now));
         if (metrics_ && !metrics_->serving() && !metrics_down_reported_) {
             metrics_down_reported_ = true;
             log_error("the metrics endpoint stopped accepting connections; events still flow");
@@ -249,7 +224,9 @@ class TraceSession {
         next_tick_ = now + kSecond;
     }
 
-    void run_audit() { publish_audit(audit_.run(tracer_, out_, cgroups_, audit_settings(o_))); }
+    void run_audit() {
+        publish_audit(audit_.run(tracer_, *fmt_, out_, cgroups_, audit_settings(o_)));
+    }
 
     void publish_audit(AuditGauges g) {
         if (metrics_) registry_.publish_audit(std::move(g));
@@ -298,7 +275,7 @@ class TraceSession {
         }
         pipe_.flush_pending(0, /*force=*/true);
         const std::int64_t ts_end = WallClock::real_now_ns();
-        lost_.check(tracer_.counters(), pipe_.limiter(), out_, ts_end);
+        lost_.check(tracer_.counters(), pipe_.limiter(), *fmt_, out_, ts_end);
         if (o_.events & kEventSummary) {
             // Order matters: the kernel counts a connection when it reaches
             // CLOSE, then forgets it. Counters first, then what is still held
@@ -314,7 +291,7 @@ class TraceSession {
             auto closing = tracer_.socks_not_in(held);
             for (auto &p : build_process_summaries(stats, open, closing, o_.filter)) {
                 p.cgroup = cgroups_.of_pid(p.pid);
-                if (!p.comm.empty() || p.pid) out_.fmt().process_summary(out_.buf(), ts_end, p);
+                if (!p.comm.empty() || p.pid) fmt_->process_summary(out_.buf(), ts_end, p);
             }
         }
         out_.flush();
@@ -331,7 +308,7 @@ class TraceSession {
                            pipe_.malformed(),
                            pipe_.resets(),
                            pipe_.timeouts()};
-        out_.fmt().session_summary(out_.buf(), sum);
+        fmt_->session_summary(out_.buf(), sum);
         out_.flush();
     }
 
@@ -339,6 +316,7 @@ class TraceSession {
     TraceOptions o_;
     const std::uint64_t t_start_;
     UniqueFd sigfd_;
+    std::unique_ptr<Formatter> fmt_;
     Output out_;
     MetricsRegistry registry_;
     std::unique_ptr<MetricsServer> metrics_;
@@ -350,7 +328,7 @@ class TraceSession {
     TracePipeline pipe_;
     PeriodicAudit audit_;
     LostReporter lost_;
-    UniqueFd ep_;
+    std::optional<SessionLoop> loop_; // from start(), when the ring buffer is open
 
     Counters kernel_counters_; // read once per tick
     std::uint64_t t_ready_ = 0;

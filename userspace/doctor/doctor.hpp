@@ -57,6 +57,9 @@ std::string normalize_sysctl_key(std::string_view key);
 // comments, a leading '-' (ignore failures). Lines without '=' are skipped.
 std::vector<SysctlSetting> parse_sysctl_conf(std::string_view text, const std::string &file);
 
+// A sysctl value as an integer (surrounding blanks ignored); nullopt if it is not one.
+std::optional<std::int64_t> sysctl_int(std::string_view value);
+
 // What a boot applies: */sysctl.d/*.conf from /etc, /run, /usr/local/lib,
 // /usr/lib, /lib (a file name in an earlier directory masks the same name
 // later; /dev/null masks), in file-name order, then /etc/sysctl.conf (procps

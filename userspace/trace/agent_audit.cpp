@@ -7,15 +7,15 @@
 
 namespace rstwatch {
 
-bool write_audit_records(Output &out, CgroupResolver &cgroups, AuditResult &res) {
+bool write_audit_records(Formatter &fmt, Output &out, CgroupResolver &cgroups, AuditResult &res) {
     for (auto &p : res.processes) {
         p.cgroup = cgroups.of_pid(p.pid);
-        out.fmt().audit_process(out.buf(), p);
+        fmt.audit_process(out.buf(), p);
         out.event_added(EventKind::audit_process);
     }
     for (auto &s : res.sockets) {
         s.cgroup = cgroups.lookup(s.rec.owner.cgroup_id);
-        out.fmt().audit_socket(out.buf(), s);
+        fmt.audit_socket(out.buf(), s);
         out.event_added(EventKind::audit_socket);
         if (out.buf().size() > (1u << 20) && !out.flush()) return false;
     }
@@ -44,16 +44,17 @@ void PeriodicAudit::set_interval(std::optional<std::chrono::milliseconds> interv
     next_ns_ = now_ns + interval_ns_;
 }
 
-AuditGauges PeriodicAudit::run(Tracer &tracer, Output &out, CgroupResolver &cgroups,
+AuditGauges PeriodicAudit::run(Tracer &tracer, Formatter &fmt, Output &out, CgroupResolver &cgroups,
                                const AuditSettings &settings) {
     const std::uint64_t started = WallClock::mono_now_ns();
     std::vector<rw_snapshot> snap;
     tracer.scan(false, [&snap](const rw_snapshot &s) { snap.push_back(s); });
-    return emit(std::move(snap), out, cgroups, settings, started);
+    return emit(std::move(snap), fmt, out, cgroups, settings, started);
 }
 
-AuditGauges PeriodicAudit::emit(std::vector<rw_snapshot> snap, Output &out, CgroupResolver &cgroups,
-                                const AuditSettings &settings, std::uint64_t started_ns) {
+AuditGauges PeriodicAudit::emit(std::vector<rw_snapshot> snap, Formatter &fmt, Output &out,
+                                CgroupResolver &cgroups, const AuditSettings &settings,
+                                std::uint64_t started_ns) {
     const std::int64_t ts = WallClock::real_now_ns();
     if (settings.filter.cgroup_id) {
         const CgroupInfo *root = cgroups.lookup(settings.filter.cgroup_id);
@@ -63,7 +64,7 @@ AuditGauges PeriodicAudit::emit(std::vector<rw_snapshot> snap, Output &out, Cgro
             snap.clear(); // the cgroup is gone: nothing of it can hold sockets
     }
     AuditResult res = build_audit(snap, settings.filter, settings.middlebox_timeout, ts);
-    write_audit_records(out, cgroups, res);
+    write_audit_records(fmt, out, cgroups, res);
     out.flush();
 
     AuditGauges g;

@@ -21,7 +21,7 @@ class Tracer;
 
 // Formats an audit's records into `out` (processes first, then sockets),
 // flushing as the buffer grows. Returns false once the output is closed.
-bool write_audit_records(Output &out, CgroupResolver &cgroups, AuditResult &res);
+bool write_audit_records(Formatter &fmt, Output &out, CgroupResolver &cgroups, AuditResult &res);
 
 // Keeps the snapshots whose socket belongs to the cgroup `root` (a path as
 // CgroupInfo holds it, "/a/b") or one of its descendants; the one trace filter
@@ -48,12 +48,13 @@ class PeriodicAudit {
     // One audit: iterator, records into `out`, gauges for the metrics. The
     // next run is scheduled one interval after this one ends, so a slow audit
     // cannot pile up behind itself.
-    AuditGauges run(Tracer &tracer, Output &out, CgroupResolver &cgroups,
+    AuditGauges run(Tracer &tracer, Formatter &fmt, Output &out, CgroupResolver &cgroups,
                     const AuditSettings &settings);
     // The same from snapshots already taken (the start-up scan that seeds
     // owners collects them in the same pass).
-    AuditGauges emit(std::vector<rw_snapshot> snap, Output &out, CgroupResolver &cgroups,
-                     const AuditSettings &settings, std::uint64_t started_ns);
+    AuditGauges emit(std::vector<rw_snapshot> snap, Formatter &fmt, Output &out,
+                     CgroupResolver &cgroups, const AuditSettings &settings,
+                     std::uint64_t started_ns);
 
   private:
     std::uint64_t interval_ns_ = 0;

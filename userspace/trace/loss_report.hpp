@@ -14,7 +14,7 @@ namespace rstwatch {
 
 class LostReporter {
   public:
-    void check(const Counters &kernel, const EventRateLimiter &limiter, Output &out,
+    void check(const Counters &kernel, const EventRateLimiter &limiter, Formatter &fmt, Output &out,
                std::int64_t ts_ns);
 
   private:

@@ -204,14 +204,8 @@ std::string labels(std::string_view k1, std::string_view v1, std::string_view k2
     return label(k1, v1) + "," + label(k2, v2);
 }
 
-} // namespace
-
-std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters &http) {
-    std::string out;
-    out.reserve(8192 + v.audit.by_comm.size() * 160);
-    Exposition e(out);
-    const TraceCounters &c = v.counters;
-
+// rstwatch_build_info and the start time.
+void render_session(Exposition &e, const MetricsRegistry::View &v) {
     e.family("rstwatch_build_info", "gauge",
              "Always 1; labels: rstwatch version, kernel release, and features available on "
              "this kernel.");
@@ -223,7 +217,10 @@ std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters
     e.family("rstwatch_start_time_seconds", "gauge",
              "When this trace session started, in seconds since the Unix epoch.");
     e.sample_double("", v.build.start_time_unix_s);
+}
 
+// Resets, timeouts and keepalive setsockopt calls, by verdict / cause / option.
+void render_connections(Exposition &e, const MetricsRegistry::View &v, const TraceCounters &c) {
     e.family("rstwatch_resets_total", "counter",
              "TCP resets traced (after kernel-side filters), by direction and verdict.");
     for (std::size_t d = 0; d < 2; ++d)
@@ -255,7 +252,10 @@ std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters
                          c.keepalive_set[o][r]);
             }
     }
+}
 
+// What happened to events on their way out, and config reloads.
+void render_pipeline(Exposition &e, const TraceCounters &c) {
     e.family("rstwatch_events_emitted_total", "counter",
              "Event lines written to the output, by event type.");
     for (std::size_t k = 0; k + 1 < kEventKinds; ++k)
@@ -291,7 +291,10 @@ std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters
     e.family("rstwatch_config_last_reload_successful", "gauge",
              "1 if the last config reload succeeded (or none happened), else 0.");
     e.sample("", c.last_reload_ok ? 1 : 0);
+}
 
+// The last periodic audit (--audit-interval).
+void render_audit(Exposition &e, const MetricsRegistry::View &v) {
     const AuditGauges &a = v.audit;
     e.family("rstwatch_audit_runs_total", "counter", "Periodic audits run (--audit-interval).");
     e.sample("", a.runs);
@@ -316,7 +319,10 @@ std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters
         for (const auto &g : a.by_comm)
             e.sample(label("comm", prometheus_label_value(g.comm)), g.without_keepalive);
     }
+}
 
+// The metrics endpoint itself.
+void render_http(Exposition &e, const HttpCounters &http) {
     e.family("rstwatch_metrics_requests_total", "counter",
              "HTTP requests answered by the metrics endpoint.");
     e.sample("", http.requests.load(std::memory_order_relaxed));
@@ -326,6 +332,20 @@ std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters
     e.sample(label("reason", "busy"), http.busy.load(std::memory_order_relaxed));
     e.sample(label("reason", "too_large"), http.too_large.load(std::memory_order_relaxed));
     e.sample(label("reason", "timeout"), http.timeout.load(std::memory_order_relaxed));
+}
+
+} // namespace
+
+std::string render_prometheus(const MetricsRegistry::View &v, const HttpCounters &http) {
+    std::string out;
+    out.reserve(8192 + v.audit.by_comm.size() * 160);
+    Exposition e(out);
+    const TraceCounters &c = v.counters;
+    render_session(e, v);
+    render_connections(e, v, c);
+    render_pipeline(e, c);
+    render_audit(e, v);
+    render_http(e, http);
     return out;
 }
 

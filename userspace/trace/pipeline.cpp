@@ -7,36 +7,22 @@
 
 namespace rstwatch {
 
-Output::Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink)
-    : fmt_(std::move(fmt)), sink_(std::move(sink)) {
-    buf_.reserve(1 << 16);
-}
-
-bool Output::flush() {
-    if (buf_.empty() || closed_) return !closed_;
-    WriteResult r = sink_->write(buf_);
-    for (auto [end, kind] : event_ends_) {
-        if (end <= r.bytes) {
-            ++emitted_;
-            ++emitted_by_kind_[std::size_t(kind)];
-        } else {
-            ++dropped_;
-        }
-    }
-    if (r.status == WriteStatus::closed) closed_ = true;
-    event_ends_.clear();
-    buf_.clear();
-    return !closed_;
-}
-
-TracePipeline::TracePipeline(PipelineConfig cfg, Output &out, CgroupResolver &cgroups,
-                             const KernelFacts &kernel, const WallClock &clock)
-    : cfg_(std::move(cfg)), out_(out), cgroups_(cgroups), kernel_(kernel), clock_(clock),
-      limiter_(cfg_.max_events_per_sec, WallClock::mono_now_ns()) {}
+TracePipeline::TracePipeline(PipelineConfig cfg, Formatter &fmt, Output &out,
+                             CgroupResolver &cgroups, const KernelFacts &kernel,
+                             const WallClock &clock)
+    : cfg_(std::move(cfg)), fmt_(fmt), out_(out), cgroups_(cgroups), kernel_(kernel), clock_(clock),
+      limiter_(cfg_.max_events_per_sec, WallClock::mono_now_ns()), filter_(cfg_.verdict) {}
 
 void TracePipeline::reconfigure(const DiagnoseConfig &dx, std::optional<Verdict> verdict) {
     cfg_.dx = dx;
     cfg_.verdict = verdict;
+    filter_.set(verdict);
+}
+
+bool TracePipeline::keep(std::optional<Verdict> verdict) {
+    if (filter_.pass(verdict)) return true;
+    stats_.filtered_user = filter_.dropped();
+    return false;
 }
 
 void TracePipeline::set_rate_limit(std::uint64_t per_sec, std::uint64_t now_ns) {
@@ -109,15 +95,11 @@ void TracePipeline::emit_reset(const rw_reset &r, Origin origin) {
     std::string_view reason = reason_name(r.kernel_reason);
     Diagnosis dx = diagnose_reset(r, reason, cfg_.dx);
     ++stats_.resets[r.direction == RW_DIR_SENT ? 0 : 1][std::size_t(dx.verdict)];
-    if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
-        ++filtered_;
-        ++stats_.filtered_user;
-        return;
-    }
+    if (!keep(dx.verdict)) return;
     if (!admit(EventKind::tcp_reset, r.hdr.ts_ns)) return;
     ResetEvent ev{r,      clock_.to_realtime_ns(r.hdr.ts_ns), reason, dx,
                   origin, cgroups_.lookup(r.owner.cgroup_id)};
-    out_.fmt().reset(out_.buf(), ev);
+    fmt_.reset(out_.buf(), ev);
     out_.event_added(EventKind::tcp_reset);
     ++events_;
 }
@@ -129,24 +111,17 @@ void TracePipeline::on_close(const rw_close &c) {
         ++timeouts_;
         Diagnosis dx = diagnose_timeout(c, cfg_.dx);
         ++stats_.timeouts[c.cause < kTimeoutCauses ? c.cause : 0][std::size_t(dx.verdict)];
-        if (cfg_.verdict && dx.verdict != *cfg_.verdict) {
-            ++filtered_;
-            ++stats_.filtered_user;
-        } else if (admit(EventKind::tcp_timeout, c.hdr.ts_ns)) {
-            out_.fmt().timeout(out_.buf(), TimeoutEvent{c, ts, dx, cg});
+        if (keep(dx.verdict) && admit(EventKind::tcp_timeout, c.hdr.ts_ns)) {
+            fmt_.timeout(out_.buf(), TimeoutEvent{c, ts, dx, cg});
             out_.event_added(EventKind::tcp_timeout);
             ++events_;
         }
     }
     if ((cfg_.emit & RW_EMIT_CONNECTION) && (c.flags & RW_F_ESTABLISHED) && !done()) {
         // Connections carry no verdict: --verdict hides them.
-        if (cfg_.verdict) {
-            ++filtered_;
-            ++stats_.filtered_user;
-            return;
-        }
+        if (!keep(std::nullopt)) return;
         if (!admit(EventKind::connection_closed, c.hdr.ts_ns)) return;
-        out_.fmt().connection_closed(out_.buf(), ClosedEvent{c, ts, cg});
+        fmt_.connection_closed(out_.buf(), ClosedEvent{c, ts, cg});
         out_.event_added(EventKind::connection_closed);
         ++events_;
     }
@@ -157,14 +132,10 @@ void TracePipeline::on_sockopt(const rw_sockopt &s) {
         const bool misdirected = s.level == IPPROTO_TCP && s.optname == 9;
         ++stats_.keepalive_set[opt][misdirected ? 2 : s.result == 0 ? 0 : 1];
     }
-    if (cfg_.verdict) {
-        ++filtered_;
-        ++stats_.filtered_user;
-        return;
-    }
+    if (!keep(std::nullopt)) return;
     if (!admit(EventKind::keepalive_set, s.hdr.ts_ns)) return;
-    out_.fmt().keepalive_set(out_.buf(), KeepaliveSetEvent{s, clock_.to_realtime_ns(s.hdr.ts_ns),
-                                                           cgroups_.lookup(s.owner.cgroup_id)});
+    fmt_.keepalive_set(out_.buf(), KeepaliveSetEvent{s, clock_.to_realtime_ns(s.hdr.ts_ns),
+                                                     cgroups_.lookup(s.owner.cgroup_id)});
     out_.event_added(EventKind::keepalive_set);
     ++events_;
 }

@@ -16,43 +16,13 @@
 #include "util/cgroup_fs.hpp"
 #include "event/event_kind.hpp"
 #include "output/format.hpp"
+#include "output/output.hpp"
+#include "trace/filter.hpp"
 #include "trace/metrics.hpp"
 #include "trace/rate_limit.hpp"
 #include "output/sink.hpp"
 
 namespace rstwatch {
-
-// Formatter + buffer + sink. Lines accumulate in the buffer and are written
-// once per ring-buffer drain (never held while idle), so a storm costs one
-// write(2) per batch instead of one per event.
-class Output {
-  public:
-    Output(std::unique_ptr<Formatter> fmt, std::unique_ptr<Sink> sink);
-    Formatter &fmt() { return *fmt_; }
-    std::string &buf() { return buf_; }
-    // Call after formatting an event line (not for session_* or summaries).
-    void event_added(EventKind kind = EventKind::other) {
-        event_ends_.push_back({buf_.size(), kind});
-    }
-    // Writes the buffer. Returns false once the reader has gone (EPIPE).
-    bool flush();
-    bool closed() const { return closed_; }
-    Sink &sink() { return *sink_; }
-    std::uint64_t emitted() const { return emitted_; }
-    const EventCounts &emitted_by_kind() const { return emitted_by_kind_; }
-    std::uint64_t dropped() const { return dropped_; }
-
-  private:
-    std::unique_ptr<Formatter> fmt_;
-    std::unique_ptr<Sink> sink_;
-    std::string buf_;
-    // End offset in buf_ of each event line, to count what a partial write lost.
-    std::vector<std::pair<std::size_t, EventKind>> event_ends_;
-    std::uint64_t emitted_ = 0;
-    EventCounts emitted_by_kind_{};
-    std::uint64_t dropped_ = 0;
-    bool closed_ = false;
-};
 
 struct PipelineConfig {
     DiagnoseConfig dx;
@@ -64,7 +34,7 @@ struct PipelineConfig {
 
 class TracePipeline {
   public:
-    TracePipeline(PipelineConfig cfg, Output &out, CgroupResolver &cgroups,
+    TracePipeline(PipelineConfig cfg, Formatter &fmt, Output &out, CgroupResolver &cgroups,
                   const KernelFacts &kernel, const WallClock &clock);
 
     // One ring-buffer sample. Returns -1 when --count has been reached.
@@ -83,7 +53,7 @@ class TracePipeline {
     bool done() const { return cfg_.max_events && events_ >= cfg_.max_events; }
     std::uint64_t resets() const { return resets_; }
     std::uint64_t timeouts() const { return timeouts_; }
-    std::uint64_t filtered() const { return filtered_; }
+    std::uint64_t filtered() const { return filter_.dropped(); }
     std::uint64_t malformed() const { return malformed_; }
     const EventRateLimiter &limiter() const { return limiter_; }
     // Resets/timeouts by verdict, keepalive options and userspace filter
@@ -94,6 +64,8 @@ class TracePipeline {
   private:
     // The rate limit, decided before the (costly) format stage.
     bool admit(EventKind kind, std::uint64_t ts_ns) { return limiter_.admit(kind, ts_ns); }
+    // The filter stage (--verdict); nullopt for event types without a verdict.
+    bool keep(std::optional<Verdict> verdict);
     void on_reset(const rw_reset &r);
     void emit_reset(const rw_reset &r, Origin origin);
     void on_close(const rw_close &c);
@@ -102,6 +74,7 @@ class TracePipeline {
     void maybe_flush();
 
     PipelineConfig cfg_;
+    Formatter &fmt_;
     Output &out_;
     CgroupResolver &cgroups_;
     const KernelFacts &kernel_;
@@ -110,7 +83,8 @@ class TracePipeline {
     // reset up to 100 ms for it.
     OriginTracker origins_;
     std::vector<std::pair<rw_reset, Origin>> ready_; // scratch, reused
-    std::uint64_t events_ = 0, resets_ = 0, timeouts_ = 0, filtered_ = 0, malformed_ = 0;
+    std::uint64_t events_ = 0, resets_ = 0, timeouts_ = 0, malformed_ = 0;
+    VerdictFilter filter_;
     EventRateLimiter limiter_;
     TraceCounters stats_;
 };

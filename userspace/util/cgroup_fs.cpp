@@ -2,9 +2,15 @@
 
 #include <filesystem>
 #include <fstream>
+#include <linux/magic.h>
 #include <sstream>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
+#include <vector>
+
+#include "util/error.hpp"
+#include "util/text_safety.hpp"
 
 namespace rstwatch {
 
@@ -166,6 +172,63 @@ std::string host_name() {
     char buf[256] = {};
     if (gethostname(buf, sizeof(buf) - 1) != 0) return "unknown";
     return buf;
+}
+
+void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level, std::string *dir) {
+    std::string root = cgroup2_mount_point();
+    if (root.empty())
+        throw UsageError("--cgroup " + terminal_safe(path) +
+                         ": no cgroup v2 hierarchy is mounted on this host");
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path root_path = fs::weakly_canonical(root, ec);
+    const std::string root_str = ec ? root : root_path.string();
+    auto inside_root = [&](const std::string &s) {
+        return s == root_str || (s.size() > root_str.size() && s.rfind(root_str, 0) == 0 &&
+                                 (root_str == "/" || s[root_str.size()] == '/'));
+    };
+    fs::path p(path);
+    // Accept a filesystem path below the cgroup2 mount, and a path as
+    // /proc/PID/cgroup prints it (relative to the mount). Any other absolute
+    // path that exists (a cgroup v1 hierarchy, say) is named for what it is.
+    std::vector<fs::path> candidates;
+    if (p.is_absolute() && inside_root(fs::weakly_canonical(p, ec).string())) {
+        candidates.push_back(p);
+    } else {
+        candidates.push_back(fs::path(root) / p.relative_path());
+        if (p.is_absolute()) candidates.push_back(p);
+    }
+    fs::path full;
+    for (const auto &c : candidates) {
+        if (fs::is_directory(c, ec)) {
+            full = fs::weakly_canonical(c, ec);
+            if (!ec) break;
+            full.clear();
+        }
+    }
+    const std::string expected = "an existing cgroup v2 directory (absolute, or relative to " +
+                                 root + ", as /proc/PID/cgroup shows it)";
+    if (full.empty()) throw_bad_value("--cgroup", path, expected);
+    struct statfs sfs {};
+    if (statfs(full.c_str(), &sfs) != 0) throw_bad_value("--cgroup", path, expected);
+    if (sfs.f_type == CGROUP_SUPER_MAGIC)
+        throw_bad_value(
+            "--cgroup", path,
+            "a cgroup v2 directory: this one is in a cgroup v1 hierarchy (v2 is mounted at " +
+                root + ")");
+    if (sfs.f_type != CGROUP2_SUPER_MAGIC)
+        throw_bad_value(
+            "--cgroup", path,
+            "a cgroup v2 directory: this one is not on a cgroup filesystem (v2 is mounted at " +
+                root + ")");
+    if (!inside_root(full.string()))
+        throw_bad_value("--cgroup", path, "a directory inside the cgroup v2 mount " + root);
+    std::string rel = full.string().substr(root_str.size());
+    id = CgroupResolver::id_of(full.string());
+    level = 0;
+    for (char c : rel)
+        if (c == '/') ++level;
+    if (dir) *dir = full.string();
 }
 
 } // namespace rstwatch

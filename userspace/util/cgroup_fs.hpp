@@ -1,5 +1,5 @@
-// Enrich stage: what the kernel record does not carry but a reader needs:
-// cgroup path and container / pod ids of the owner, the host name.
+// cgroup v2 filesystem helpers (what the enrich stage adds to events): ids to
+// paths, container / pod ids, the mount point, --cgroup resolution, host name.
 #pragma once
 
 #include <chrono>
@@ -58,5 +58,11 @@ class CgroupResolver {
 std::string cgroup_v2_path(std::string_view proc_pid_cgroup);
 
 std::string host_name();
+
+// Resolves a cgroup v2 path (absolute, or relative to the cgroup2 mount) to
+// its id and depth (and, if dir is given, its absolute directory). Throws
+// UsageError naming --cgroup if it does not exist or is not cgroup v2.
+void resolve_cgroup(const std::string &path, std::uint64_t &id, int &level,
+                    std::string *dir = nullptr);
 
 } // namespace rstwatch

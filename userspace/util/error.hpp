@@ -30,6 +30,11 @@ class UsageError : public Error {
     explicit UsageError(const std::string &what) : Error(Exit::usage, what) {}
 };
 
+// Throws UsageError "invalid value '<value>' for <flag>: expected <expected>",
+// the value and flag made terminal-safe.
+[[noreturn]] void throw_bad_value(const std::string &flag, const std::string &value,
+                                  const std::string &expected);
+
 // What the host lacks (privileges, BTF, a tracepoint) and how to fix it: exit 3.
 class EnvironmentError : public Error {
   public:

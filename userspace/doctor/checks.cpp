@@ -1,169 +1,18 @@
+// doctor, judging: the facts read against the middlebox timeout, each check
+// with what was seen, what is expected and the commands that fix it.
 #include "doctor/doctor.hpp"
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <unistd.h>
 
-#include "util/clock.hpp"
-#include "util/json_writer.hpp"
 #include "util/middlebox.hpp"
 #include "util/units.hpp"
 
 namespace rstwatch::doctor {
 
-namespace fs = std::filesystem;
 using std::chrono::seconds;
 
 constexpr std::string_view kCloud = "cloud-default";
-
-std::string_view to_string(Status s) {
-    switch (s) {
-    case Status::ok:
-        return "ok";
-    case Status::warn:
-        return "warn";
-    case Status::fail:
-        break;
-    }
-    return "fail";
-}
-
-// ---- parsing ----
-
-namespace {
-
-std::string_view trim(std::string_view s) {
-    const char *ws = " \t\r\n";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(ws);
-    return s.substr(b, e - b + 1);
-}
-
-// Reads a small text file; empty when missing or unreadable.
-std::optional<std::string> read_file(const fs::path &p, std::size_t limit = 1 << 20) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) return std::nullopt;
-    std::string data(limit, '\0');
-    in.read(data.data(), std::streamsize(limit));
-    data.resize(std::size_t(in.gcount()));
-    return data;
-}
-
-std::optional<std::int64_t> to_int(std::string_view s) {
-    s = trim(s);
-    std::int64_t v = 0;
-    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-    return v;
-}
-
-// root + an absolute system path.
-fs::path under(const std::string &root, std::string_view path) {
-    if (root.empty() || root == "/") return fs::path(path);
-    return fs::path(root) / fs::path(path).relative_path();
-}
-
-} // namespace
-
-std::string normalize_sysctl_key(std::string_view key) {
-    std::string k(trim(key));
-    auto slash = k.find('/'), dot = k.find('.');
-    if (slash != std::string::npos && (dot == std::string::npos || slash < dot)) {
-        // '/' separates; a '.' inside a component (an interface name) stays,
-        // written the way sysctl(8) prints it: as '/'.
-        for (char &c : k)
-            c = c == '/' ? '.' : (c == '.' ? '/' : c);
-    }
-    return k;
-}
-
-std::vector<SysctlSetting> parse_sysctl_conf(std::string_view text, const std::string &file) {
-    std::vector<SysctlSetting> out;
-    int lineno = 0;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        auto nl = text.find('\n', pos);
-        if (nl == std::string_view::npos) nl = text.size();
-        std::string_view line = trim(text.substr(pos, nl - pos));
-        pos = nl + 1;
-        ++lineno;
-        if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-        if (line[0] == '-') line = trim(line.substr(1));
-        auto eq = line.find('=');
-        if (eq == std::string_view::npos) continue;
-        std::string key = normalize_sysctl_key(line.substr(0, eq));
-        if (key.empty()) continue;
-        out.push_back(SysctlSetting{key, std::string(trim(line.substr(eq + 1))), file, lineno});
-        if (nl == text.size()) break;
-    }
-    return out;
-}
-
-std::map<std::string, SysctlSetting> persisted_sysctls(const std::string &root) {
-    static constexpr std::array<std::string_view, 5> dirs = {"/etc/sysctl.d", "/run/sysctl.d",
-                                                             "/usr/local/lib/sysctl.d",
-                                                             "/usr/lib/sysctl.d", "/lib/sysctl.d"};
-    // File name -> the path that wins for it (earlier directories mask later).
-    std::map<std::string, std::string> chosen;
-    for (auto dir : dirs) {
-        std::error_code ec;
-        for (fs::directory_iterator it(under(root, dir), ec), end; !ec && it != end;
-             it.increment(ec)) {
-            std::string name = it->path().filename().string();
-            if (name.size() < 6 || name.substr(name.size() - 5) != ".conf") continue;
-            chosen.emplace(name, std::string(dir) + "/" + name);
-        }
-    }
-    std::vector<std::string> order;
-    for (auto &[name, path] : chosen)
-        order.push_back(path);
-    order.emplace_back("/etc/sysctl.conf");
-
-    std::map<std::string, SysctlSetting> out;
-    for (const auto &path : order) {
-        fs::path p = under(root, path);
-        std::error_code ec;
-        // Absolute symlinks point into the system being checked, not ours.
-        if (fs::is_symlink(p, ec)) {
-            fs::path target = fs::read_symlink(p, ec);
-            if (!ec && target == "/dev/null") continue;
-            if (!ec && target.is_absolute()) p = under(root, target.string());
-        }
-        auto text = read_file(p);
-        if (!text) continue;
-        for (auto &s : parse_sysctl_conf(*text, path))
-            out[s.key] = s;
-    }
-    return out;
-}
-
-std::optional<std::int64_t> read_sysctl_int(const std::string &root, std::string_view key) {
-    std::string rel(key);
-    for (char &c : rel)
-        if (c == '.') c = '/';
-    auto text = read_file(under(root, "/proc/sys/" + rel), 4096);
-    if (!text) return std::nullopt;
-    return to_int(*text);
-}
-
-NetnsFacts read_netns_facts(const std::string &root) {
-    NetnsFacts f;
-    f.keepalive_time = read_sysctl_int(root, "net.ipv4.tcp_keepalive_time");
-    f.keepalive_intvl = read_sysctl_int(root, "net.ipv4.tcp_keepalive_intvl");
-    f.keepalive_probes = read_sysctl_int(root, "net.ipv4.tcp_keepalive_probes");
-    f.ct_established = read_sysctl_int(root, "net.netfilter.nf_conntrack_tcp_timeout_established");
-    f.conntrack_loaded = f.ct_established.has_value();
-    f.ct_count = read_sysctl_int(root, "net.netfilter.nf_conntrack_count");
-    f.ct_max = read_sysctl_int(root, "net.netfilter.nf_conntrack_max");
-    return f;
-}
-
-// ---- judging ----
 
 std::chrono::seconds shortest_cloud_timeout() {
     seconds best = seconds::max();
@@ -438,7 +287,7 @@ Check persistence_check(const NetnsFacts &f, const std::map<std::string, SysctlS
         if (!k.runtime) continue;
         auto it = persisted.find(k.name);
         std::optional<std::int64_t> pv;
-        if (it != persisted.end()) pv = to_int(it->second.value);
+        if (it != persisted.end()) pv = sysctl_int(it->second.value);
         std::string where = it != persisted.end()
                                 ? it->second.file + ":" + std::to_string(it->second.line)
                                 : std::string();
@@ -597,90 +446,6 @@ int exit_code(const std::vector<Check> &checks) {
     for (const auto &c : checks)
         if (c.status == Status::fail) return 1;
     return 0;
-}
-
-// ---- output ----
-
-void append_json(std::string &out, const Check &c, const Scope &scope, std::int64_t ts_ns,
-                 const std::string &host) {
-    JsonWriter w(out);
-    w.begin_object();
-    w.field_num("v", 1).field("event", "doctor_check");
-    std::string ts;
-    Rfc3339().append(ts, ts_ns);
-    w.field("ts", ts).field("host", host);
-    w.field("check", c.id).field("status", to_string(c.status));
-    w.field("observed", c.observed).field("expected", c.expected);
-    if (c.fix.empty())
-        w.field_null("fix");
-    else
-        w.field("fix", c.fix);
-    w.field_unum("netns", scope.netns);
-    if (scope.netns_name.empty())
-        w.field_null("netns_name");
-    else
-        w.field("netns_name", scope.netns_name);
-    w.field_bool("skipped", c.skipped);
-    if (c.id == "keepalive_off_connections" && !c.skipped) {
-        w.key("processes").begin_array();
-        for (const auto &p : c.processes) {
-            w.begin_object();
-            w.field_unum("pid", p.pid).field("comm", p.comm);
-            w.field_unum("connections", p.connections);
-            w.field_unum("without_keepalive", p.without_keepalive);
-            w.field_unum("expired", p.expired).field_unum("exposed", p.exposed);
-            w.end_object();
-        }
-        w.end_array();
-    } else {
-        w.field_null("processes");
-    }
-    w.end_object();
-    out.push_back('\n');
-}
-
-void append_text(std::string &out, const std::vector<Check> &checks, const Scope &scope,
-                 const std::string &host, bool color) {
-    auto paint = [color](std::string_view code, std::string_view s) {
-        if (!color) return std::string(s);
-        return "\033[" + std::string(code) + "m" + std::string(s) + "\033[0m";
-    };
-    out += "rstwatch doctor: host " + host + ", network namespace " + std::to_string(scope.netns) +
-           (scope.netns_name.empty() ? std::string() : " (" + scope.netns_name + ")") + "\n";
-    int counts[3] = {0, 0, 0};
-    for (const auto &c : checks) {
-        ++counts[int(c.status)];
-        std::string tag;
-        switch (c.status) {
-        case Status::ok:
-            tag = paint("32", "OK  ");
-            break;
-        case Status::warn:
-            tag = paint("33", "WARN");
-            break;
-        case Status::fail:
-            tag = paint("1;31", "FAIL");
-            break;
-        }
-        out += "  " + tag + "  " + c.id + ": " + c.observed + "\n";
-        if (c.status == Status::ok) continue;
-        out += "        expected: " + c.expected + "\n";
-        for (const auto &p : c.processes)
-            out += "        - " + p.comm + " (pid " + std::to_string(p.pid) +
-                   "): " + std::to_string(p.without_keepalive) + " of " +
-                   std::to_string(p.connections) + " without keepalive" +
-                   (p.expired ? ", " + std::to_string(p.expired) + " expired" : std::string()) +
-                   "\n";
-        if (!c.fix.empty()) {
-            out += "        fix:\n";
-            std::istringstream lines(c.fix);
-            std::string line;
-            while (std::getline(lines, line))
-                out += "          " + line + "\n";
-        }
-    }
-    out += "  " + std::to_string(counts[2]) + " fail, " + std::to_string(counts[1]) + " warn, " +
-           std::to_string(counts[0]) + " ok\n";
 }
 
 } // namespace rstwatch::doctor
