@@ -31,9 +31,8 @@
 const volatile __u32 cfg_hz_fallback = 250;
 
 #include "compat.bpf.h"
+#include "helpers.bpf.h"
 #include "sock_read.bpf.h"
-
-#define PAGE_SIZE 4096
 
 /* Layout version of records.h, checked by the loader. */
 const volatile __u32 rw_abi_version = RW_ABI_VERSION;
@@ -96,13 +95,6 @@ static __always_inline void enf_count(__u32 idx) {
     __u64 *v = bpf_map_lookup_elem(&enf_counters, &idx);
 
     if (v) *v += 1;
-}
-
-static __always_inline void enf_owner_from_current(struct rw_owner *o, __u32 how) {
-    o->pid = bpf_get_current_pid_tgid() >> 32;
-    o->uid = (__u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(o->comm, sizeof(o->comm));
-    o->how = how;
 }
 
 /* The settings to apply to a socket whose keepalive is `cur`; false when the
@@ -209,7 +201,7 @@ static __always_inline void enf_remember_owner(struct bpf_sock_ops *ctx, __u32 h
     o = bpf_sk_storage_get(&enf_owners, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
     if (!o) return;
     /* connect() and listen() run in the caller's context. */
-    if (enf_caller_sockops) enf_owner_from_current(&o->owner, how);
+    if (enf_caller_sockops) rw_owner_from_current(&o->owner, how);
     /* For setsockopt records, whose context cannot read these from the socket. */
     o->owner.cgroup_id = rw_sock_cgroup_id((const struct sock *)tp);
     o->netns = rw_sock_netns((const struct sock *)tp);
@@ -290,8 +282,8 @@ int rw_enf_clamp(struct bpf_sockopt *ctx) {
     struct enf_owner *o;
     int *p, req;
 
-    /* Past PAGE_SIZE the program sees a truncated copy: leave those alone. */
-    if (optlen > PAGE_SIZE) {
+    /* Past RW_PAGE_SIZE the program sees a truncated copy: leave those alone. */
+    if (optlen > RW_PAGE_SIZE) {
         ctx->optlen = 0;
         return 1;
     }
@@ -315,7 +307,7 @@ int rw_enf_clamp(struct bpf_sockopt *ctx) {
     enf_counted(RW_ENF_CLAMP, 0);
 
     /* setsockopt runs in the caller's context: the caller is the process. */
-    if (enf_caller_sockopt) enf_owner_from_current(&r.owner, RW_OWNER_SOCKOPT);
+    if (enf_caller_sockopt) rw_owner_from_current(&r.owner, RW_OWNER_SOCKOPT);
     o = bpf_sk_storage_get(&enf_owners, sk, NULL, 0);
     if (o) {
         if (!enf_caller_sockopt) r.owner = o->owner;

@@ -34,6 +34,18 @@
 #define RW_TCP_SOCK(sk) ((const struct tcp_sock *)(sk))
 #endif
 
+/*
+ * Pointer fields (sk->skc_net, skb->dev, skb->head) are probe-read in both modes.
+ * A direct load of a pointer field makes the verifier (6.x) ask whether the
+ * field is trusted or RCU-protected: up to four look-ups of
+ * "<type>__safe_trusted"-style names, each a linear scan of the kernel's
+ * ~126,000 BTF types, at every such load on every path it walks. That was
+ * about half of rstwatch's start-up CPU (docs/PERFORMANCE.md); a probe read
+ * costs ~15 ns when the program runs. Reads through such a pointer are probe
+ * reads too (BPF_CORE_READ): to the verifier it is a plain number.
+ */
+#define RW_READ_PTR(src, ...) BPF_CORE_READ(src, __VA_ARGS__)
+
 /* Before 5.15 ("bpf, cgroups: Fix cgroup v2 fallback on v1/v2 mixed mode")
  * sock_cgroup_data was a union whose `val` holds the cgroup pointer when bit 0
  * is clear. */
@@ -49,10 +61,11 @@ struct cgroup___old {
 } __attribute__((preserve_access_index));
 
 /* Kernels before 6.0 stored net.ipv4.tcp_keepalive_probes as an int, later as u8;
- * the PROBED bitfield reader copes with either size. */
+ * the PROBED bitfield reader copes with either size. `net` came from
+ * RW_READ_PTR: probe reads only. */
 static __always_inline __u32 rw_read_keepalive_probes_sysctl(const struct net *net) {
-    const struct netns_ipv4 *ipv4 = &net->ipv4;
-    return (__u32)RW_READ_BITFIELD(ipv4, sysctl_tcp_keepalive_probes);
+    /* Relative to struct net, so netns_ipv4 is no CO-RE type of its own. */
+    return (__u32)BPF_CORE_READ_BITFIELD_PROBED(net, ipv4.sysctl_tcp_keepalive_probes);
 }
 
 /* cgroup v2 id of the cgroup a socket was created in. */

@@ -13,6 +13,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "compat.bpf.h"
+#include "helpers.bpf.h"
 #include "maps.bpf.h"
 /* After maps.bpf.h: the readers use its cfg_hz_fallback. */
 #include "sock_read.bpf.h"
@@ -40,39 +41,42 @@ static __always_inline void *rw_reserve(__u32 size, __u16 type, __u32 lost_count
 }
 
 /* Addresses of an RST sent for a packet that matched no socket: the reset goes
- * back to where the packet came from, so local = its destination. */
+ * back to where the packet came from, so local = its destination. The headers
+ * are read at their wire offsets (fixed by RFC 791, 8200, 793) rather than
+ * through vmlinux's iphdr/ipv6hdr/tcphdr: each CO-RE-relocated type costs
+ * libbpf a walk over every kernel BTF type at start-up. */
 static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
                                                   struct rw_endpoints *ep, __u32 *netns) {
-    unsigned char *head = RW_READ(skb, head);
+    unsigned char *head = RW_READ_PTR(skb, head);
     __u16 nh = RW_READ(skb, network_header);
     __u16 th = RW_READ(skb, transport_header);
-    struct tcphdr tcp;
+    __u16 ports[2]; /* source, destination */
     __u8 vers = 0;
 
     if (!head || bpf_probe_read_kernel(&vers, 1, head + nh)) return false;
     vers >>= 4;
     if (vers == 4) {
-        struct iphdr ip;
+        __u8 addrs[8]; /* saddr, daddr at offset 12 */
 
-        if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh)) return false;
+        if (bpf_probe_read_kernel(addrs, sizeof(addrs), head + nh + 12)) return false;
         ep->family = AF_INET;
-        __builtin_memcpy(ep->local_addr, &ip.daddr, 4);
-        __builtin_memcpy(ep->remote_addr, &ip.saddr, 4);
+        __builtin_memcpy(ep->local_addr, addrs + 4, 4);
+        __builtin_memcpy(ep->remote_addr, addrs, 4);
     } else if (vers == 6) {
-        struct ipv6hdr ip6;
+        __u8 addrs[32]; /* saddr, daddr at offset 8 */
 
-        if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh)) return false;
+        if (bpf_probe_read_kernel(addrs, sizeof(addrs), head + nh + 8)) return false;
         ep->family = AF_INET6;
-        __builtin_memcpy(ep->local_addr, &ip6.daddr, 16);
-        __builtin_memcpy(ep->remote_addr, &ip6.saddr, 16);
+        __builtin_memcpy(ep->local_addr, addrs + 16, 16);
+        __builtin_memcpy(ep->remote_addr, addrs, 16);
     } else {
         return false;
     }
-    if (bpf_probe_read_kernel(&tcp, sizeof(tcp), head + th)) return false;
-    ep->local_port = bpf_ntohs(tcp.dest);
-    ep->remote_port = bpf_ntohs(tcp.source);
+    if (bpf_probe_read_kernel(ports, sizeof(ports), head + th)) return false;
+    ep->local_port = bpf_ntohs(ports[1]);
+    ep->remote_port = bpf_ntohs(ports[0]);
     ep->state = TCP_CLOSE;
-    *netns = RW_READ(skb, dev, nd_net.net, ns.inum);
+    *netns = RW_READ_PTR(skb, dev, nd_net.net, ns.inum);
     return true;
 }
 
@@ -80,16 +84,16 @@ static __always_inline bool rw_endpoints_from_skb(const struct sk_buff *skb,
  * (the per-netns tables are filled when nf_conntrack initialises the netns). */
 static __always_inline __u32 rw_ct_timeout_s(const struct net *net) {
     if (!bpf_core_field_exists(struct net, ct)) return 0;
-    return RW_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
+    return BPF_CORE_READ(net, ct.nf_ct_proto.tcp.timeouts[TCP_CONNTRACK_ESTABLISHED]) / rw_hz();
 }
 
 /* Idle and send timers. rcv_tstamp is the last segment from the peer: the idle
  * period a middlebox sees. lsndtime is the last new data this host sent. */
 static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
                                            struct rw_timing *tm, __u32 *flags) {
-    const struct net *net = RW_READ(sk, __sk_common.skc_net.net);
+    const struct net *net = RW_READ_PTR(sk, __sk_common.skc_net.net);
 
-    tm->netns = RW_READ(net, ns.inum);
+    tm->netns = BPF_CORE_READ(net, ns.inum);
     tm->ct_timeout_s = rw_ct_timeout_s(net);
     if (fullsock) {
         const struct tcp_sock *tp = RW_TCP_SOCK(sk);
@@ -102,13 +106,6 @@ static __always_inline void rw_read_timing(const struct sock *sk, bool fullsock,
         tm->idle_ms = rw_jiffies_to_ms(now - RW_READ(tp, rcv_tstamp));
         tm->since_send_ms = rw_jiffies_to_ms(now - RW_READ(tp, lsndtime));
     }
-}
-
-static __always_inline void rw_owner_from_current(struct rw_owner *o, __u32 how) {
-    o->pid = bpf_get_current_pid_tgid() >> 32;
-    o->uid = (__u32)bpf_get_current_uid_gid();
-    bpf_get_current_comm(o->comm, sizeof(o->comm));
-    o->how = how;
 }
 
 static __always_inline struct rw_listener_key rw_listener_key_of(__u32 netns, __u16 port) {
@@ -141,15 +138,14 @@ static __always_inline struct rw_proc_stats *rw_proc_stats_of(const struct rw_ow
 
     if (!pid) return NULL;
     st = bpf_map_lookup_elem(&rw_proc_stats, &pid);
-    if (st) return st;
+    if (st) return st; /* the common case, without building `fresh` */
     {
         struct rw_proc_stats fresh = {};
 
         __builtin_memcpy(fresh.comm, o->comm, sizeof(fresh.comm));
         fresh.uid = o->uid;
-        bpf_map_update_elem(&rw_proc_stats, &pid, &fresh, BPF_NOEXIST);
+        return rw_lookup_or_init(&rw_proc_stats, &pid, &fresh);
     }
-    return bpf_map_lookup_elem(&rw_proc_stats, &pid);
 }
 
 /* v4 addresses as v4-mapped v6, so a v4 socket and a dual-stack v6 socket of the

@@ -54,7 +54,7 @@ static __always_inline bool rw_is_tcp(const struct sock *sk) {
 }
 
 static __always_inline __u32 rw_sock_netns(const struct sock *sk) {
-    return RW_READ(sk, __sk_common.skc_net.net, ns.inum);
+    return RW_READ_PTR(sk, __sk_common.skc_net.net, ns.inum);
 }
 
 /* Local port of a socket. A socket aborted with SO_LINGER 0 has already released
@@ -99,7 +99,7 @@ static __always_inline bool rw_keepopen(const struct sock *sk) {
  * set one (TCP_KEEPIDLE/INTVL/CNT), else the sysctl of the socket's own netns. */
 static __always_inline void rw_read_keepalive(const struct sock *sk, struct rw_keepalive *ka) {
     const struct tcp_sock *tp = RW_TCP_SOCK(sk);
-    const struct net *net = RW_READ(sk, __sk_common.skc_net.net);
+    const struct net *net = RW_READ_PTR(sk, __sk_common.skc_net.net);
     __u32 hz = rw_hz();
     __u32 v;
 
@@ -110,14 +110,14 @@ static __always_inline void rw_read_keepalive(const struct sock *sk, struct rw_k
     if (v)
         ka->from_socket |= RW_KA_IDLE_SOCKET;
     else
-        v = RW_READ(net, ipv4.sysctl_tcp_keepalive_time);
+        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_time);
     ka->idle_s = v / hz;
 
     v = RW_READ(tp, keepalive_intvl);
     if (v)
         ka->from_socket |= RW_KA_INTVL_SOCKET;
     else
-        v = RW_READ(net, ipv4.sysctl_tcp_keepalive_intvl);
+        v = BPF_CORE_READ(net, ipv4.sysctl_tcp_keepalive_intvl);
     ka->interval_s = v / hz;
 
     v = RW_READ(tp, keepalive_probes);

@@ -43,10 +43,17 @@ static __always_inline void rw_on_established(const struct sock *sk, int oldstat
     struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
     struct rw_tuple_key tk = {};
     struct rw_endpoints ep = {};
+    /* Options set before connect()/accept() are visible in the socket itself. */
+    __u16 opts = rw_opts_from_sock(sk);
 
     rw_read_endpoints(sk, &ep);
-    if (!info) {
-        struct rw_sock_info fresh = {};
+    if (info) {
+        info->flags |= RW_F_ESTABLISHED;
+        info->opts |= opts;
+        if (info->opts & RW_OPT_SO_KEEPALIVE) info->flags |= RW_F_KA_EVER;
+    } else {
+        /* Built whole and inserted once: no second lookup. */
+        struct rw_sock_info fresh = {.flags = RW_F_ESTABLISHED, .opts = opts};
 
         /* Accepted: established in softirq, so the owner is the listener's. A
          * connect that started before we attached has no known owner. */
@@ -61,17 +68,12 @@ static __always_inline void rw_on_established(const struct sock *sk, int oldstat
             fresh.start_ns = bpf_ktime_get_ns();
         }
         fresh.owner.cgroup_id = rw_sock_cgroup_id(sk);
+        if (opts & RW_OPT_SO_KEEPALIVE) fresh.flags |= RW_F_KA_EVER;
         if (bpf_map_update_elem(&rw_socks, &key, &fresh, BPF_ANY)) {
             rw_count(RW_CNT_SOCK_MAP_FULL);
             return;
         }
-        info = bpf_map_lookup_elem(&rw_socks, &key);
-        if (!info) return;
     }
-    info->flags |= RW_F_ESTABLISHED;
-    /* Options set before connect()/accept() are visible in the socket itself. */
-    info->opts |= rw_opts_from_sock(sk);
-    if (info->opts & RW_OPT_SO_KEEPALIVE) info->flags |= RW_F_KA_EVER;
 
     rw_tuple_of(&tk, &ep, false);
     bpf_map_update_elem(&rw_tuples, &tk, &ep.family, BPF_ANY);
@@ -110,10 +112,7 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
         c->opts = info->opts;
         c->resets_received = info->resets_received;
         c->resets_sent = info->resets_sent;
-        if (info->start_ns) {
-            c->tm.age_ms = (c->hdr.ts_ns - info->start_ns) / 1000000;
-            c->flags |= RW_F_AGE_KNOWN;
-        }
+        rw_set_age(c->hdr.ts_ns, info->start_ns, &c->tm.age_ms, &c->flags);
     }
     if (c->ka.enabled) c->flags |= RW_F_KA_EVER;
     if (!tp) return;
@@ -156,6 +155,17 @@ static __always_inline void rw_fill_close(struct rw_close *c, const struct sock 
     }
 }
 
+/* Can this socket still send a reset of its own after this close? Only when the
+ * close was the application's or the stack's decision (linger 0, unread data,
+ * orphan limits: tcp_disconnect/tcp_close set CLOSE, then send the RST). A
+ * socket that died of an error has sk_err set before tcp_done() changes the
+ * state (a received RST: ECONNRESET/EPIPE; a timeout: ETIMEDOUT) and sends
+ * nothing after (tcp_abort sends its RST before the close). Those skip the
+ * rw_closing insert: in an abort storm, one of the two closes. */
+static __always_inline bool rw_may_reset_after_close(__s32 sk_err) {
+    return sk_err == 0;
+}
+
 static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
     __u64 key = (__u64)sk;
     struct rw_sock_info *info;
@@ -184,7 +194,7 @@ static __always_inline void rw_on_close(const struct sock *sk, int oldstate) {
      * leaves rw_socks: no history worth keeping, no per-process count. */
     if (info && (info->flags & RW_F_ESTABLISHED)) {
         if (rw_keepopen(sk)) info->flags |= RW_F_KA_EVER;
-        rw_remember_closed(key, info);
+        if (rw_may_reset_after_close(sk_err)) rw_remember_closed(key, info);
         st = rw_proc_stats_of(&info->owner);
         if (st) {
             __sync_fetch_and_add(&st->connections_closed, 1);

@@ -99,10 +99,7 @@ static __always_inline int rw_handle_reset(const struct sock *sk, const struct s
             r->flags |= RW_F_FULLSOCK;
             rw_read_keepalive(sk, &r->ka);
             if (info) {
-                if (info->start_ns) {
-                    r->tm.age_ms = (r->hdr.ts_ns - info->start_ns) / 1000000;
-                    r->flags |= RW_F_AGE_KNOWN;
-                }
+                rw_set_age(r->hdr.ts_ns, info->start_ns, &r->tm.age_ms, &r->flags);
                 if (r->ka.enabled) info->flags |= RW_F_KA_EVER;
             }
         }

@@ -18,14 +18,6 @@
 
 #define SOCK_STREAM 1
 
-static __always_inline void rw_owner_from_task(struct rw_owner *o, struct task_struct *task,
-                                               __u32 how) {
-    o->pid = BPF_CORE_READ(task, tgid);
-    o->uid = BPF_CORE_READ(task, cred, uid.val);
-    BPF_CORE_READ_STR_INTO(&o->comm, task, group_leader, comm);
-    o->how = how;
-}
-
 static __always_inline void rw_seed(const struct sock *sk, const struct rw_owner *owner,
                                     __u8 state) {
     __u64 key = (__u64)sk;
@@ -99,10 +91,7 @@ int rw_iter_sockets(struct bpf_iter__task_file *ctx) {
             __u64 key = (__u64)sk;
             struct rw_sock_info *info = bpf_map_lookup_elem(&rw_socks, &key);
 
-            if (info && info->start_ns) {
-                snap.tm.age_ms = (snap.hdr.ts_ns - info->start_ns) / 1000000;
-                snap.flags |= RW_F_AGE_KNOWN;
-            }
+            if (info) rw_set_age(snap.hdr.ts_ns, info->start_ns, &snap.tm.age_ms, &snap.flags);
             if (snap.ka.enabled || (info && (info->flags & RW_F_KA_EVER)))
                 snap.flags |= RW_F_KA_EVER;
         }

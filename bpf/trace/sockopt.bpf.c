@@ -19,8 +19,6 @@
 
 #include "sock.bpf.h"
 
-#define PAGE_SIZE 4096
-
 static __always_inline __u32 rw_opt_bit(int level, int optname) {
     if (level == SOL_SOCKET) return optname == SO_KEEPALIVE ? RW_OPT_SO_KEEPALIVE : 0;
     if (level != IPPROTO_TCP) return 0;
@@ -124,9 +122,9 @@ int rw_cgroup_setsockopt(struct bpf_sockopt *ctx) {
     rw_note_sockopt((__u64)sk, bit, val, bit && rw_opt_value_ok(bit, val, optlen),
                     cfg_sockopt_caller);
 out:
-    /* We never change the option. Past PAGE_SIZE the program sees a truncated
+    /* We never change the option. Past RW_PAGE_SIZE the program sees a truncated
      * copy; optlen 0 tells the kernel to use the caller's original buffer. */
-    if (optlen > PAGE_SIZE) ctx->optlen = 0;
+    if (optlen > RW_PAGE_SIZE) ctx->optlen = 0;
     return 1;
 }
 

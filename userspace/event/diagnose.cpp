@@ -198,19 +198,6 @@ bool OriginTracker::Key::operator==(const Key &o) const {
            std::memcmp(remote, o.remote, 16) == 0;
 }
 
-std::size_t OriginTracker::KeyHash::operator()(const Key &k) const {
-    std::uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](const std::uint8_t *p, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i)
-            h = (h ^ p[i]) * 1099511628211ull;
-    };
-    mix(k.local, 16);
-    mix(k.remote, 16);
-    mix(reinterpret_cast<const std::uint8_t *>(&k.lport), 2);
-    mix(reinterpret_cast<const std::uint8_t *>(&k.rport), 2);
-    return std::size_t(h);
-}
-
 OriginTracker::Key OriginTracker::key_of(const rw_reset &r, bool mirrored) {
     // Normalise IPv4 to v4-mapped so v4 and dual-stack sockets compare equal.
     auto norm = [&r](std::uint8_t out[16], const std::uint8_t in[16]) {
@@ -237,43 +224,112 @@ OriginTracker::Key OriginTracker::key_of(const rw_reset &r, bool mirrored) {
     return k;
 }
 
+std::uint64_t OriginTracker::fingerprint(const rw_reset &r, bool mirrored) {
+    const Key k = key_of(r, mirrored);
+    std::uint64_t w[4];
+    std::uint32_t ports;
+    std::memcpy(w, k.local, 16);
+    std::memcpy(w + 2, k.remote, 16);
+    std::memcpy(&ports, &k.lport, 4);
+    // Multiply-xorshift over the words, then murmur3's 64-bit finaliser.
+    std::uint64_t h = 0x9e3779b97f4a7c15ull ^ ports;
+    for (std::uint64_t x : w)
+        h = (h ^ x) * 0xbf58476d1ce4e5b9ull, h ^= h >> 31;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+std::uint64_t *OriginTracker::FingerprintMap::find(std::uint64_t fp) {
+    if (slots_.empty()) return nullptr;
+    for (std::size_t i = slot_of(fp);; i = (i + 1) & (slots_.size() - 1)) {
+        if (slots_[i].fp == fp) return &slots_[i].value;
+        if (slots_[i].fp == 0) return nullptr;
+    }
+}
+
+void OriginTracker::FingerprintMap::grow() {
+    std::vector<Slot> old(slots_.empty() ? 1024 : slots_.size() * 2);
+    old.swap(slots_);
+    size_ = 0;
+    for (const Slot &s : old)
+        if (s.fp) put(s.fp, s.value);
+}
+
+void OriginTracker::FingerprintMap::put(std::uint64_t fp, std::uint64_t value) {
+    if (2 * (size_ + 1) > slots_.size()) grow(); // load factor <= 1/2
+    for (std::size_t i = slot_of(fp);; i = (i + 1) & (slots_.size() - 1)) {
+        if (slots_[i].fp == fp) {
+            slots_[i].value = value;
+            return;
+        }
+        if (slots_[i].fp == 0) {
+            slots_[i] = Slot{fp, value};
+            ++size_;
+            return;
+        }
+    }
+}
+
+void OriginTracker::FingerprintMap::erase(std::uint64_t fp) {
+    if (slots_.empty()) return;
+    const std::size_t mask = slots_.size() - 1;
+    std::size_t i = slot_of(fp);
+    while (slots_[i].fp != fp) {
+        if (slots_[i].fp == 0) return;
+        i = (i + 1) & mask;
+    }
+    // Backward-shift: move later entries of the probe run into the hole when
+    // their home slot is not between the hole and them.
+    for (std::size_t j = (i + 1) & mask; slots_[j].fp; j = (j + 1) & mask) {
+        const std::size_t home = slot_of(slots_[j].fp);
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            slots_[i] = slots_[j];
+            i = j;
+        }
+    }
+    slots_[i] = Slot{0, 0};
+    --size_;
+}
+
 void OriginTracker::on_sent(const rw_reset &sent, std::vector<std::pair<rw_reset, Origin>> &ready) {
-    const Key k = key_of(sent, false);
+    const std::uint64_t fp = fingerprint(sent, false);
     // A received reset held for this one? (Its key is stored mirrored, so it
     // equals the sent reset's own key.)
-    auto h = held_by_key_.find(k);
-    if (h != held_by_key_.end()) {
-        Held &held = held_[std::size_t(h->second - held_base_seq_)];
+    if (std::uint64_t *seq = held_by_key_.find(fp)) {
+        Held &held = held_[std::size_t(*seq - held_base_seq_)];
         held.done = true;
         --held_count_;
         ready.emplace_back(held.rec, Origin::peer);
-        held_by_key_.erase(h);
+        held_by_key_.erase(fp);
         return;
     }
     // Remember it for a received reset still to come; expire by age and size.
     const std::uint64_t now = sent.hdr.ts_ns;
     while (!sent_order_.empty() &&
            (now - sent_order_.front().first > window_ns_ || sent_order_.size() >= kMaxEntries)) {
-        auto it = sent_.find(sent_order_.front().second);
-        if (it != sent_.end() && it->second == sent_order_.front().first) sent_.erase(it);
+        const auto [t, old] = sent_order_.front();
+        if (std::uint64_t *at = sent_.find(old); at && *at == t) sent_.erase(old);
         sent_order_.pop_front();
     }
-    sent_[k] = now;
-    sent_order_.emplace_back(now, k);
+    sent_.put(fp, now);
+    sent_order_.emplace_back(now, fp);
 }
 
 std::optional<Origin> OriginTracker::on_received(const rw_reset &received) {
-    const Key k = key_of(received, true);
-    auto it = sent_.find(k);
-    if (it != sent_.end() && received.hdr.ts_ns - it->second <= window_ns_) {
-        sent_.erase(it); // its sent_order_ entry goes stale and is skipped on expiry
+    const std::uint64_t fp = fingerprint(received, true);
+    if (std::uint64_t *at = sent_.find(fp); at && received.hdr.ts_ns - *at <= window_ns_) {
+        sent_.erase(fp); // its sent_order_ entry goes stale and is skipped on expiry
         return Origin::peer;
     }
     if (held_count_ >= kMaxEntries) return without_peer_reset(received); // storm: decide now
     const std::uint64_t seq = held_base_seq_ + held_.size();
     held_.push_back(Held{received, seq, false});
     ++held_count_;
-    held_by_key_[k] = seq;
+    held_by_key_.put(fp, seq);
     return std::nullopt;
 }
 
@@ -285,8 +341,9 @@ void OriginTracker::release(std::uint64_t now_ns, bool force,
         if (!h.done) {
             --held_count_;
             ready.emplace_back(h.rec, without_peer_reset(h.rec));
-            auto it = held_by_key_.find(key_of(h.rec, true));
-            if (it != held_by_key_.end() && it->second == h.seq) held_by_key_.erase(it);
+            const std::uint64_t fp = fingerprint(h.rec, true);
+            if (std::uint64_t *at = held_by_key_.find(fp); at && *at == h.seq)
+                held_by_key_.erase(fp);
         }
         held_.pop_front();
         ++held_base_seq_;

@@ -8,7 +8,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -101,10 +100,32 @@ class OriginTracker {
         std::uint16_t lport, rport;
         bool operator==(const Key &o) const;
     };
-    struct KeyHash {
-        std::size_t operator()(const Key &k) const;
-    };
     static Key key_of(const rw_reset &r, bool mirrored);
+    // 64-bit fingerprint of key_of(r, mirrored), never 0. The tables below keep
+    // only fingerprints: a wrong pairing would need two live tuples among at
+    // most 2 x 65,536 to collide in 64 bits (odds ~1e-14 per lookup).
+    static std::uint64_t fingerprint(const rw_reset &r, bool mirrored);
+
+    // Fingerprint -> u64, open addressing with linear probing and
+    // backward-shift deletion (0 marks an empty slot). One cache line per
+    // look-up, no allocation per entry: a storm of unpaired resets does
+    // several look-ups per event (docs/PERFORMANCE.md, encoder).
+    class FingerprintMap {
+      public:
+        std::uint64_t *find(std::uint64_t fp);
+        void put(std::uint64_t fp, std::uint64_t value);
+        void erase(std::uint64_t fp);
+        std::size_t size() const { return size_; }
+
+      private:
+        struct Slot {
+            std::uint64_t fp, value;
+        };
+        std::size_t slot_of(std::uint64_t fp) const { return fp & (slots_.size() - 1); }
+        void grow();
+        std::vector<Slot> slots_;
+        std::size_t size_ = 0;
+    };
 
     struct Held {
         rw_reset rec;
@@ -113,14 +134,15 @@ class OriginTracker {
     };
 
     std::uint64_t window_ns_, hold_ns_;
-    // Sent resets by 4-tuple, with their time; FIFO of insertion for expiry.
-    std::unordered_map<Key, std::uint64_t, KeyHash> sent_;
-    std::deque<std::pair<std::uint64_t, Key>> sent_order_;
+    // Sent resets by tuple fingerprint, with their time; FIFO of insertion for
+    // expiry.
+    FingerprintMap sent_;
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> sent_order_; // (time, fingerprint)
     // Held received resets in arrival order; index by mirrored tuple -> seq.
     std::deque<Held> held_;
     std::uint64_t held_base_seq_ = 0; // seq of held_.front()
     std::size_t held_count_ = 0;      // not yet released
-    std::unordered_map<Key, std::uint64_t, KeyHash> held_by_key_;
+    FingerprintMap held_by_key_;
 };
 
 } // namespace rstwatch
