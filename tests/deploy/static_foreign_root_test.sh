@@ -19,6 +19,12 @@ fail() {
     exit 1
 }
 [ "$(id -u)" -eq 0 ] || skip "chroot and BPF need root"
+# In a private mount namespace: nothing mounted for the chroot (an rbind of /sys
+# with its bpffs and tracefs) can propagate back to the host, whatever the
+# cleanup does; the namespace and its mounts go when this script exits.
+if [ -z "${RW_PRIVATE_MNTNS:-}" ]; then
+    exec env RW_PRIVATE_MNTNS=1 unshare --mount --propagation private "$0" "$@"
+fi
 [ -r /sys/kernel/btf/vmlinux ] || skip "no kernel BTF"
 busybox=/bin/busybox
 [ -x "$busybox" ] && readelf -l "$busybox" | grep -q "program interpreter" && busybox=""
