@@ -913,7 +913,7 @@ of qemu time.
 - libbpf refuses to load a program with a `__kconfig` extern when neither
   `/boot/config-$(uname -r)` nor `/proc/config.gz` exists; rstwatch then measures `CONFIG_HZ`
   from jiffies and hands it to libbpf as `kconfig`.
-- Layout changes behind CO-RE flavours in `bpf/compat.bpf.h`: `struct sock_cgroup_data` (a
+- Layout changes behind CO-RE flavours in `bpf/lib/compat.bpf.h`: `struct sock_cgroup_data` (a
   union with a tagged pointer before 5.15) and `struct cgroup` (`ancestor_ids[]` before
   `ancestors[]`); `net.ipv4.tcp_keepalive_probes` is read as a probed bitfield (int before 6.0,
   u8 after).

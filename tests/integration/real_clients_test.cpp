@@ -375,3 +375,49 @@ TEST(RealClients, StaticGoKeepAliveMinusOneIsDisabled) {
     EXPECT_EQ(rst["keepalive"]["enabled"], false);
     EXPECT_EQ(rst["verdict"], "keepalive_disabled") << rst.dump(2);
 }
+
+// The remedy for the binary LD_PRELOAD tools cannot reach: a static Go client
+// with keepalive off, connected before enforcement started, is given keepalive
+// by `rstwatch enforce --existing` and survives an idle period twice the
+// firewall's timeout.
+TEST(RealClients, StaticGoWithoutKeepaliveIsRescuedByEnforceExisting) {
+    RW_REQUIRE_REAL_CLIENT_LAB();
+    if (auto why = gocli_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    LabNet lab("rwrx", "reject", kCtTimeoutS);
+    ASSERT_TRUE(lab.up());
+    TestCgroup cg("rc-go");
+    Child server(lab.in("SERVER_NS", {std::string(RW_HELPER_DIR) + "/rw_idle_server", "--addr",
+                                      lab["SERVER_ADDR"], "--duration-ms", "30000"}));
+    const std::string port = server.expect("listening");
+    Child c(cg.wrap(lab.in("CLIENT_NS", {RW_GOCLI_BIN, "-addr", lab["SERVER_ADDR"] + ":" + port,
+                                         "-keepalive", "-1s", "-idle", "7s"})));
+    const int cport = std::stoi(c.expect("connected", 15s));
+
+    Child enf({rstwatch_bin(), "enforce", "--cgroup", cg.relative(), "--idle", "1s", "--interval",
+               "1s", "--existing"});
+    auto first = enf.read_line(20s);
+    ASSERT_TRUE(first) << enf.stderr_text();
+    json start = json::parse(*first);
+    EXPECT_EQ(start["event"], "enforce_start");
+    EXPECT_EQ(start["existing"]["connections"], 1) << start.dump();
+
+    EXPECT_EQ(c.expect("result", 20s), "OK") << "the connection died despite enforcement";
+    c.wait(10s);
+    enf.signal(SIGINT);
+    std::vector<json> events;
+    for (auto &l : enf.read_all(20s))
+        events.push_back(json::parse(l));
+    EXPECT_EQ(enf.wait(20s), 0) << enf.stderr_text();
+    int rescued = 0;
+    for (auto &e : of_type(events, "keepalive_enforced"))
+        if (e["local"].is_object() && e["local"]["port"] == cport) {
+            ++rescued;
+            EXPECT_EQ(e["trigger"], "existing");
+            EXPECT_EQ(e["process"]["pid"], c.pid());
+            EXPECT_EQ(e["process"]["comm"], "gocli");
+            EXPECT_EQ(e["previous"]["enabled"], false);
+            EXPECT_EQ(e["applied"]["enabled"], true);
+            EXPECT_EQ(e["applied"]["idle_s"], 1);
+        }
+    EXPECT_EQ(rescued, 1) << json(events).dump(2);
+}
