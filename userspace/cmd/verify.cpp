@@ -34,8 +34,14 @@ int run_verify(const VerifyOptions &o) {
     for (auto mode : {RW_ENF_MODE_UNSET_ONLY, RW_ENF_MODE_ALWAYS}) {
         EnforceSetup es;
         es.cfg.mode = mode;
+        // Values the verifier cannot prune: the configuration is read-only data,
+        // so a cgroup test that always fails (level -1) or a zero interval would
+        // hide code from it (5.10 then "loaded" a program enforce cannot load).
         es.cfg.idle_s = 60;
-        es.cfg.cgroup_level = -1;
+        es.cfg.interval_s = 10;
+        es.cfg.probes = 3;
+        es.cfg.cgroup_id = 1;
+        es.cfg.cgroup_level = 0;
         es.existing = true;
         es.verify = true;
         merge_statuses(rows, "enforce", Enforcer(es, hz).program_statuses());
