@@ -7,7 +7,8 @@
 #   $BUILD_DIR (build)            every test: unit, schema, privileged, the 30 s soak
 #   $ASAN_BUILD_DIR (build-asan)  the same under AddressSanitizer + UBSan, soak excluded
 #   build-fuzz                    each libFuzzer target for $FUZZ_SECONDS (30) seconds
-# RW_TEST_ASAN=0 / RW_TEST_FUZZ=0 skip the last two (quick local runs). Extra
+#   build-static                  the kernel matrix (scripts/vm-matrix.sh), beside the last two
+# RW_TEST_ASAN=0 / RW_TEST_FUZZ=0 / RW_TEST_MATRIX=0 skip those (quick local runs). Extra
 # arguments go to both ctest runs (e.g. -L unit).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,20 @@ scripts/install-deps.sh test
 export BUILD_DIR=${BUILD_DIR:-build}
 scripts/build.sh -DRW_BUILD_TESTS=ON
 (cd "$BUILD_DIR" && ctest --output-on-failure --timeout 300 "$@")
+
+# The kernel matrix (scripts/vm-matrix.sh: this agent on Debian's 5.10, 6.1, 6.12
+# and newest kernels under qemu) shares nothing with the sanitizer and fuzz runs
+# below (its own build-static/ and kernel cache; guests run their own kernels),
+# so it runs beside them and the wall time is the longer of the two, not the
+# sum. Its output is printed when it is done. RW_TEST_MATRIX=0 skips it.
+matrix_pid=""
+if [ "${RW_TEST_MATRIX:-1}" != 0 ]; then
+    matrix_log=$(realpath -m "$BUILD_DIR/vm-matrix.log")
+    echo "test.sh: kernel matrix started in the background (log: $matrix_log)"
+    scripts/vm-matrix.sh >"$matrix_log" 2>&1 &
+    matrix_pid=$!
+    trap 'if [ -n "$matrix_pid" ]; then kill "$matrix_pid" 2>/dev/null || true; fi' EXIT
+fi
 
 # Sanitizers. The unit tests always run here. So do the privileged tests: they
 # are what drives the real binary through its error exits (2, 3), signals in a
@@ -37,4 +52,13 @@ fi
 # Fuzzing: every target for a bounded time (scripts/fuzz.sh --seconds N).
 if [ "${RW_TEST_FUZZ:-1}" != 0 ]; then
     scripts/fuzz.sh --seconds "${FUZZ_SECONDS:-30}"
+fi
+
+if [ -n "$matrix_pid" ]; then
+    matrix_rc=0
+    wait "$matrix_pid" || matrix_rc=$?
+    matrix_pid=""
+    cat "$matrix_log"
+    echo "test.sh: kernel matrix exit $matrix_rc"
+    exit "$matrix_rc"
 fi
