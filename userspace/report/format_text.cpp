@@ -15,6 +15,9 @@ constexpr std::size_t kMaxTextPairs = 20;
 constexpr std::size_t kMaxTextHosts = 50;
 
 void line(std::string &out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+// Every line goes through append_terminal_safe: host names, comms, cgroups and
+// addresses come from files any host of the fleet could write, so no field may
+// reach the terminal with a control character (fuzz_report found a host name).
 void line(std::string &out, const char *fmt, ...) {
     char buf[1024];
     va_list ap;
@@ -28,9 +31,9 @@ void line(std::string &out, const char *fmt, ...) {
         std::vsnprintf(big.data(), big.size(), fmt, ap);
         va_end(ap);
         big.pop_back();
-        out += big;
+        append_terminal_safe(out, big, true);
     } else {
-        out.append(buf, std::size_t(n));
+        append_terminal_safe(out, std::string_view(buf, std::size_t(n)), true);
     }
     out.push_back('\n');
 }

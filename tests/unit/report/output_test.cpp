@@ -173,6 +173,22 @@ TEST(ReportText, UntrustedEventTypeNamesCannotReachTheTerminal) {
     }
 }
 
+TEST(ReportText, UntrustedHostCommAndCgroupCannotReachTheTerminal) {
+    // Host names, comms and cgroups are whatever the files say (found by the
+    // report fuzzer: a DEL in a host name reached the HOSTS table).
+    rf::Reset r;
+    r.host = "web\\u007f1\\u001b[2J";
+    r.process = {4242, "cli\\u0007ent"};
+    std::string out;
+    format_report_text(rf::run(rf::reset(r) + rf::reset(r)), out);
+    EXPECT_NE(out.find("web\\x7f1\\x1b[2J"), std::string::npos) << out;
+    EXPECT_NE(out.find("cli\\x07ent"), std::string::npos) << out;
+    for (char ch : out) {
+        const auto c = static_cast<unsigned char>(ch);
+        EXPECT_TRUE(c == '\n' || (c >= 0x20 && c != 0x7f)) << int(c);
+    }
+}
+
 TEST(ReportCli, ParsesFilesFormatAndPreset) {
     std::ostringstream help;
     auto r = parse_cli({"report", "--format", "text", "--middlebox-timeout", "aws-nat-gateway",
