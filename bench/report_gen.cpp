@@ -435,8 +435,9 @@ class Gen {
 };
 
 [[noreturn]] void usage() {
-    std::fprintf(stderr, "usage: rw_report_gen (--size SIZE | --lines N) [--hosts N] [--procs N] [--seed N] "
-                         "[-o FILE]\n");
+    std::fprintf(
+        stderr, "usage: rw_report_gen (--size SIZE | --lines N) [--hosts N] [--procs N] [--seed N] "
+                "[-o FILE]\n");
     std::exit(2);
 }
 

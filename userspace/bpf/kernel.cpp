@@ -36,7 +36,6 @@ namespace rstwatch {
 
 using namespace bpf_detail;
 
-
 void require_btf() {
     struct stat st {};
     if (stat(kVmlinuxBtf, &st) != 0)
