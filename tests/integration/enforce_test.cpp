@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.hpp"
+#include "scoped_env.hpp"
 #include "enforce/enforce.hpp"
 #include "util/cgroup_fs.hpp"
 
@@ -621,18 +622,6 @@ TEST(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
 }
 
 namespace {
-
-// Sets an environment variable for the children started while it lives.
-class ScopedEnv {
-  public:
-    ScopedEnv(const char *name, const std::string &value) : name_(name) {
-        setenv(name, value.c_str(), 1);
-    }
-    ~ScopedEnv() { unsetenv(name_); }
-
-  private:
-    const char *name_;
-};
 
 // Whether an ELF file asks for a dynamic loader (has a PT_INTERP header).
 bool is_dynamic(const std::string &path) {

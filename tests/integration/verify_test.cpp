@@ -4,10 +4,12 @@
 // each guest (scripts/vm-matrix.sh).
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
 #include "harness.hpp"
+#include "scoped_env.hpp"
 
 using namespace rwtest;
 
@@ -79,10 +81,12 @@ TEST(Verify, EveryProgramOfEveryObjectLoadsOrIsKnowinglyLeftOut) {
 
 TEST(Verify, AnEssentialProgramRefusedIsAFailure) {
     RW_REQUIRE_BPF();
-    setenv("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_tcp_receive_reset,rw_enf_existing", 1);
     int status = -1;
-    auto lines = run_verify(&status);
-    unsetenv("RSTWATCH_TEST_REFUSE_PROGRAMS");
+    std::vector<json> lines;
+    {
+        ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_tcp_receive_reset,rw_enf_existing");
+        lines = run_verify(&status);
+    }
     EXPECT_EQ(status, 1);
     std::map<std::string, std::string> st;
     for (const auto &p : of_type(lines, "bpf_program"))
@@ -101,10 +105,13 @@ TEST(Verify, AnEssentialProgramRefusedIsAFailure) {
 // and says what it left out in session_start.
 TEST(Verify, TraceLeavesOutARefusedIteratorAndStillTracesResets) {
     RW_REQUIRE_BPF();
-    setenv("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_iter_sockets", 1);
     const int port = free_port();
-    Session s({"--port", std::to_string(port)});
-    unsetenv("RSTWATCH_TEST_REFUSE_PROGRAMS");
+    std::optional<Session> started;
+    {
+        ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_iter_sockets");
+        started.emplace(std::vector<std::string>{"--port", std::to_string(port)});
+    }
+    Session &s = *started;
     const json left = s.start_event()["programs_left_out"];
     ASSERT_EQ(left.size(), 1u) << s.start_event().dump();
     EXPECT_EQ(left[0]["program"], "rw_iter_sockets");
