@@ -207,37 +207,44 @@ static __always_inline void enf_remember_owner(struct bpf_sock_ops *ctx, __u32 h
     o->netns = rw_sock_netns((const struct sock *)tp);
 }
 
+/* Plans and applies the settings for one socket and fills the record `r`;
+ * false when the socket already qualifies (counted as kept). `target` is what
+ * bpf_setsockopt takes in the calling program (the sockops context, or the
+ * socket in iter/tcp), `owner_key` the socket as bpf_sk_storage_get takes it
+ * there: __always_inline lets the verifier check each call site with its types. */
+static __always_inline bool enf_enforce(void *target, void *owner_key, const struct sock *sk,
+                                        __u8 trigger, struct rw_enforce *r) {
+    struct rw_keepalive cur = {}, want;
+    int err = 0;
+
+    rw_read_keepalive(sk, &cur);
+    if (!enf_plan(&cur, &want)) {
+        enf_count(RW_ENF_CNT_KEPT);
+        return false;
+    }
+    if (!enf_cfg.dry_run) err = enf_apply(target, &cur, &want);
+    enf_counted(trigger, err);
+
+    enf_header(r, trigger);
+    enf_describe(r, sk, bpf_sk_storage_get(&enf_owners, owner_key, NULL, 0));
+    r->previous = cur;
+    if (enf_cfg.dry_run)
+        r->applied = want;
+    else
+        rw_read_keepalive(sk, &r->applied); /* what the socket holds now */
+    r->error = err;
+    return true;
+}
+
 static __always_inline void enf_on_established(struct bpf_sock_ops *ctx, __u8 trigger) {
     struct bpf_sock *bsk = ctx->sk;
-    struct rw_keepalive cur = {}, want;
     struct rw_enforce r = {};
-    struct enf_owner *o;
     struct tcp_sock *tp;
-    const struct sock *sk;
-    int err = 0;
 
     if (!bsk) return;
     tp = bpf_skc_to_tcp_sock(bsk);
     if (!tp) return;
-    sk = (const struct sock *)tp;
-    rw_read_keepalive(sk, &cur);
-    if (!enf_plan(&cur, &want)) {
-        enf_count(RW_ENF_CNT_KEPT);
-        return;
-    }
-    if (!enf_cfg.dry_run) err = enf_apply(ctx, &cur, &want);
-    enf_counted(trigger, err);
-
-    enf_header(&r, trigger);
-    o = bpf_sk_storage_get(&enf_owners, bsk, NULL, 0);
-    enf_describe(&r, sk, o);
-    r.previous = cur;
-    if (enf_cfg.dry_run)
-        r.applied = want;
-    else
-        rw_read_keepalive(sk, &r.applied); /* what the socket holds now */
-    r.error = err;
-    enf_submit(&r);
+    if (enf_enforce(ctx, bsk, (const struct sock *)tp, trigger, &r)) enf_submit(&r);
 }
 
 SEC("sockops")
@@ -416,12 +423,9 @@ int rw_enf_seed(struct bpf_iter__tcp *ctx) {
 SEC("iter/tcp")
 int rw_enf_existing(struct bpf_iter__tcp *ctx) {
     struct sock_common *skc = ctx->sk_common;
-    struct rw_keepalive cur = {}, want;
     struct rw_enforce r = {};
-    struct enf_owner *o;
     struct tcp_sock *tp;
     const struct sock *sk;
-    int err = 0;
 
     if (!skc) return 0;
     tp = bpf_skc_to_tcp_sock(skc);
@@ -429,24 +433,7 @@ int rw_enf_existing(struct bpf_iter__tcp *ctx) {
     sk = (const struct sock *)tp;
     if (BPF_CORE_READ(sk, __sk_common.skc_state) != TCP_ESTABLISHED) return 0;
     if (!rw_sock_in_cgroup(sk, enf_cfg.cgroup_id, enf_cfg.cgroup_level)) return 0;
-    rw_read_keepalive(sk, &cur);
-    if (!enf_plan(&cur, &want)) {
-        enf_count(RW_ENF_CNT_KEPT);
-        return 0;
-    }
-    if (!enf_cfg.dry_run) err = enf_apply(tp, &cur, &want);
-    enf_counted(RW_ENF_EXISTING, err);
-
-    enf_header(&r, RW_ENF_EXISTING);
-    o = bpf_sk_storage_get(&enf_owners, tp, NULL, 0);
-    enf_describe(&r, sk, o);
-    r.previous = cur;
-    if (enf_cfg.dry_run)
-        r.applied = want;
-    else
-        rw_read_keepalive(sk, &r.applied);
-    r.error = err;
-    bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
+    if (enf_enforce(tp, tp, sk, RW_ENF_EXISTING, &r)) bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
     return 0;
 }
 
