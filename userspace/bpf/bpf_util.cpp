@@ -70,6 +70,9 @@ std::mutex g_warn_mu;
 std::deque<std::string> g_warnings;
 
 int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) try {
+    // libbpf sends hundreds of debug lines per load (one per CO-RE
+    // relocation): not even formatted unless they are shown.
+    if (level == LIBBPF_DEBUG && log_level() < LogLevel::debug) return 0;
     // Sized to the message: a verifier log arrives as one message of many
     // lines, and its last lines say why the program was rejected.
     va_list copy;

@@ -15,10 +15,12 @@
 #include <cerrno>
 
 #include "bpf/caps.hpp"
+#include "bpf/core_btf.hpp"
 #include "event/kernel_facts.hpp"
 #include "event/left_out.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/log.hpp"
 #include "rstwatch/records.h"
 
 namespace rstwatch {
@@ -164,10 +166,25 @@ std::string kconfig_for(unsigned hz_fallback);
 // on failure), and after the load check that the object was built with this
 // rstwatch's record layout and return the CONFIG_HZ it runs with (libbpf's
 // __kconfig value, else the fallback configured in rodata).
-template <class Skel> SkelPtr<Skel> open_skeleton(unsigned hz_fallback, std::string_view what) {
+//
+// CO-RE runs against this boot's cached minimal BTF of the object when there
+// is one (bpf/core_btf.hpp); otherwise `*core_btf_missing` (if given) gets the
+// path a CoreBtfWriter should fill once the session runs.
+template <class Skel>
+SkelPtr<Skel> open_skeleton(unsigned hz_fallback, std::string_view what,
+                            std::string *core_btf_missing = nullptr) {
     const std::string kconfig = kconfig_for(hz_fallback);
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
     if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
+    std::size_t elf_size = 0;
+    const void *elf = Skel::elf_bytes(&elf_size);
+    const std::string core_btf = core_btf_path(what, elf, elf_size);
+    if (core_btf_usable(core_btf)) {
+        open_opts.btf_custom_path = core_btf.c_str();
+        log_debug("CO-RE relocation against " + core_btf);
+    } else if (core_btf_missing) {
+        *core_btf_missing = core_btf;
+    }
     Skel *raw = Skel::open(&open_opts);
     if (!raw) throw bpf_failure("opening the " + std::string(what) + " BPF object", errno);
     return SkelPtr<Skel>(raw);

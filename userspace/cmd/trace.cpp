@@ -124,6 +124,7 @@ class TraceSession {
         else
             tracer_.scan(true, {});
         const std::size_t seeded = tracer_.sock_entries();
+        log_debug("owners of " + std::to_string(seeded) + " existing sockets seeded");
         tracer_.open_ring_buffer(
             [this](const void *d, std::size_t n) { return pipe_.on_sample(d, n); });
 
@@ -142,6 +143,7 @@ class TraceSession {
                         tracer_.left_out()};
         fmt_->session_start(out_.buf(), ss);
         out_.flush();
+        tracer_.cache_core_btf();
         if (metrics_) {
             registry_.set_build_info(
                 BuildInfo{RSTWATCH_VERSION, kernel_.release,

@@ -106,6 +106,7 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
         [&] { return trace_bpf::load(skel_.get()); }, optional_,
         "loading the trace BPF programs into the kernel");
     hz_ = checked_hz(*skel_, "BPF object");
+    log_debug("trace BPF programs loaded");
     if (hook_ == SockoptHook::cgroup && bpf_program__fd(skel_->progs.rw_cgroup_setsockopt) < 0)
         hook_ = SockoptHook::none; // refused (warned by the loader)
     if (cfg.load_only) return;
@@ -116,14 +117,21 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
         if (!iter) throw bpf_failure("creating the socket iterator (iter/task_file)", errno);
         iter_link_ = std::move(iter);
     }
-    if (cfg.attach) attach_all(cfg);
+    if (cfg.attach) {
+        attach_all(cfg);
+        log_debug("trace BPF programs attached");
+    }
+}
+
+void Tracer::cache_core_btf() {
+    core_btf_writer_.start(skel_->obj, core_btf_missing_);
 }
 
 void Tracer::open_object(unsigned hz_fallback) {
     // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
     // the value measured from jiffies.
     skel_.reset();
-    skel_ = open_skeleton<trace_bpf>(hz_fallback, "trace");
+    skel_ = open_skeleton<trace_bpf>(hz_fallback, "trace", &core_btf_missing_);
 }
 
 void Tracer::configure(const TracerConfig &cfg, unsigned hz_fallback,

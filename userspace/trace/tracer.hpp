@@ -96,6 +96,9 @@ class Tracer {
 
     // Optional programs the running kernel refused (see load_leaving_out).
     const std::vector<LeftOutProgram> &left_out() const { return left_out_; }
+    // After the session started: caches this boot's minimal kernel BTF for the
+    // next start if it was not there (bpf/core_btf.hpp).
+    void cache_core_btf();
     // Every program of the object this configuration asked for, and its fate.
     std::vector<ProgramStatus> program_statuses() const;
 
@@ -106,6 +109,8 @@ class Tracer {
     std::vector<OptionalProgram> optional_programs(const TracerConfig &cfg) const;
     void attach_all(const TracerConfig &cfg);
 
+    std::string core_btf_missing_; // where open_skeleton found no cached minimal BTF
+    CoreBtfWriter core_btf_writer_;
     SkelPtr<trace_bpf> skel_;
     std::vector<LinkPtr> links_;
     LinkPtr iter_link_;

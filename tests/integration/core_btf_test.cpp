@@ -1,0 +1,163 @@
+// Privileged: the boot's cached minimal kernel BTF (userspace/bpf/core_btf).
+// The first start writes it, later starts relocate against it, and every
+// CO-RE relocation comes out exactly as against the full kernel BTF.
+#include <algorithm>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+#include "scoped_env.hpp"
+
+using namespace rwtest;
+
+namespace {
+
+struct TraceRun {
+    std::string log;                    // stderr of `rstwatch -v trace`
+    std::multiset<std::string> patches; // libbpf's "prog 'x': relo #n: patched insn ..." lines
+    bool used_cache = false;
+};
+
+// A short `rstwatch -v trace` with RSTWATCH_CACHE_DIR=cache_dir.
+TraceRun trace_once(const std::string &cache_dir, const std::string &extra = "") {
+    TraceRun r;
+    r.log = sh("RSTWATCH_CACHE_DIR='" + cache_dir + "' " + rstwatch_bin() +
+               " -v trace --duration 300ms --output /dev/null " + extra + " 2>&1");
+    static const std::regex patch(
+        R"(prog '[a-z_]+': relo #[0-9]+: (patched insn|poison|substitut).*)");
+    std::istringstream in(r.log);
+    std::string line;
+    std::smatch m;
+    while (std::getline(in, line)) {
+        if (std::regex_search(line, m, patch)) r.patches.insert(m.str());
+        if (line.find("CO-RE relocation against " + cache_dir + "/core-btf/trace-") !=
+            std::string::npos)
+            r.used_cache = true;
+    }
+    return r;
+}
+
+std::vector<std::string> cached_files(const std::string &dir) {
+    std::vector<std::string> out;
+    std::istringstream in(sh("ls " + dir + "/core-btf 2>/dev/null"));
+    std::string f;
+    while (in >> f)
+        out.push_back(dir + "/core-btf/" + f);
+    return out;
+}
+
+class TempDir {
+  public:
+    TempDir() {
+        char tmpl[] = "/tmp/rw_core_btf_XXXXXX";
+        path_ = mkdtemp(tmpl) ? tmpl : "";
+    }
+    ~TempDir() {
+        if (!path_.empty()) sh("rm -rf '" + path_ + "'");
+    }
+    const std::string &path() const { return path_; }
+
+  private:
+    std::string path_;
+};
+
+} // namespace
+
+TEST(CoreBtfCache, SecondStartRelocatesAgainstTheCachedFileWithTheSameResults) {
+    RW_REQUIRE_BPF();
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty());
+
+    const TraceRun full = trace_once("off");
+    EXPECT_FALSE(full.used_cache);
+    ASSERT_GT(full.patches.size(), 100u) << full.log.substr(0, 2000);
+
+    const TraceRun first = trace_once(dir.path());
+    EXPECT_FALSE(first.used_cache) << "nothing was cached yet";
+    const auto files = cached_files(dir.path());
+    ASSERT_EQ(files.size(), 1u) << first.log.substr(
+        first.log.size() > 2000 ? first.log.size() - 2000 : 0);
+    struct stat st {};
+    ASSERT_EQ(stat(files[0].c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_LT(st.st_size, 1 << 20) << "a minimal BTF, not the kernel's 5 MB";
+    ASSERT_EQ(stat((dir.path() + "/core-btf").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0700u);
+
+    const TraceRun second = trace_once(dir.path());
+    EXPECT_TRUE(second.used_cache) << second.log.substr(0, 2000);
+    EXPECT_EQ(second.patches, full.patches) << "every relocation as against the full kernel BTF";
+
+    // The syscall setsockopt programs (--events keepalive) relocate the same
+    // types through other fields.
+    const TraceRun ka_full = trace_once("off", "--events keepalive,reset");
+    const TraceRun ka_cached = trace_once(dir.path(), "--events keepalive,reset");
+    EXPECT_TRUE(ka_cached.used_cache);
+    ASSERT_GT(ka_full.patches.size(), full.patches.size());
+    EXPECT_EQ(ka_cached.patches, ka_full.patches);
+}
+
+TEST(CoreBtfCache, AFileOthersCanWriteIsNotTrusted) {
+    RW_REQUIRE_BPF();
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty());
+    trace_once(dir.path());
+    const auto files = cached_files(dir.path());
+    ASSERT_EQ(files.size(), 1u);
+    ASSERT_EQ(chmod(files[0].c_str(), 0666), 0);
+    EXPECT_FALSE(trace_once(dir.path()).used_cache)
+        << "a world-writable file would steer relocations";
+    // ... and the session replaced it with a private one.
+    struct stat st {};
+    ASSERT_EQ(stat(files[0].c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_TRUE(trace_once(dir.path()).used_cache);
+}
+
+TEST(CoreBtfCache, ResetsAreTracedWithTheCachedBtf) {
+    RW_REQUIRE_BPF();
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty());
+    trace_once(dir.path());
+    const auto files = cached_files(dir.path());
+    ASSERT_EQ(files.size(), 1u);
+    struct stat before {};
+    ASSERT_EQ(stat(files[0].c_str(), &before), 0);
+    ScopedEnv env("RSTWATCH_CACHE_DIR", dir.path());
+
+    const int sport = free_port();
+    Session s({"--events", "reset", "--port", std::to_string(sport)});
+    Child server({peer_bin(), "server", "--port", std::to_string(sport), "--abort-after-ms", "500",
+                  "--name", "rw_btf_srv"});
+    server.expect("listening");
+    Child client({peer_bin(), "client", "--port", std::to_string(sport), "--hold-ms", "4000",
+                  "--name", "rw_btf_cli"});
+    const int cport = int(field(client.expect("connected"), 0));
+    EXPECT_EQ(client.expect("result"), "errno 104"); // ECONNRESET
+    client.wait();
+    server.wait();
+    auto events = s.stop();
+    // Used, not rewritten: a file the session did not trust would have been
+    // replaced (a new inode) once tracing ran.
+    struct stat after {};
+    ASSERT_EQ(stat(files[0].c_str(), &after), 0);
+    EXPECT_EQ(after.st_ino, before.st_ino);
+
+    std::vector<json> rst;
+    for (auto &e : of_type(events, "tcp_reset"))
+        if (e["local"]["port"] == sport || e["local"]["port"] == cport) rst.push_back(e);
+    ASSERT_EQ(rst.size(), 2u) << json(rst).dump(2);
+    for (auto &e : rst) {
+        const bool sent = e["direction"] == "sent";
+        EXPECT_EQ(e["local"]["port"], sent ? sport : cport) << e.dump(2);
+        EXPECT_EQ(e["remote"]["port"], sent ? cport : sport) << e.dump(2);
+        EXPECT_EQ(e["process"]["comm"], sent ? "rw_btf_srv" : "rw_btf_cli") << e.dump(2);
+        EXPECT_EQ(e["process"]["pid"], sent ? server.pid() : client.pid()) << e.dump(2);
+        // The aborting socket is already closed when its reset goes out.
+        EXPECT_EQ(e["state"], sent ? "CLOSE" : "ESTABLISHED") << e.dump(2);
+        if (sent) EXPECT_EQ(e["verdict"], "local_abort") << e.dump(2);
+    }
+}
