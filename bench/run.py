@@ -517,6 +517,10 @@ def startup_section(ctx):
     a = ctx.args
     kinds = {
         "rstwatch": ([ctx.rstwatch, "trace"], rb'"event":"session_start"'),
+        # The first start after a boot: no cached minimal kernel BTF yet, CO-RE
+        # searches the kernel's full BTF (bpf/core_btf.hpp).
+        "rstwatch, first start after boot (cache off)": (
+            [ctx.rstwatch, "trace"], rb'"event":"session_start"', {"RSTWATCH_CACHE_DIR": "off"}),
         "rstwatch --events keepalive": (
             [ctx.rstwatch, "trace", "--events", "reset,timeout,keepalive,summary"],
             rb'"event":"session_start"'),
@@ -532,11 +536,12 @@ def startup_section(ctx):
     la0 = loadavg()
     for rep in range(a.startup_reps):
         for name in rotate(names, rep):
-            cmd, marker = kinds[name]
+            cmd, marker, *extra_env = kinds[name]
+            env = dict(os.environ, **extra_env[0]) if extra_env else None
             m, s = pty.openpty()  # a terminal: every tool line-buffers its stdout
             t0 = time.monotonic()
             p = subprocess.Popen(cmd, stdout=s, stderr=subprocess.DEVNULL,
-                                 stdin=subprocess.DEVNULL)
+                                 stdin=subprocess.DEVNULL, env=env)
             os.close(s)
             buf, ready, cpu = b"", None, None
             end = t0 + 180
@@ -599,6 +604,49 @@ def startup_section(ctx):
     ctx.emit(f"Start-up: exec to ready (ms; load average {la0} -> {la1})", md_table(
         ["tool", "exec → ready ms", "CPU ms to ready", "rstwatch's own startup_ms",
          "vs rstwatch"], rows))
+    startup_phases(ctx, a.startup_reps)
+
+
+# Milestones of `rstwatch -v trace` (debug lines carry ms since the process
+# started): the phases of its start-up, each from the previous milestone.
+STARTUP_PHASES = [
+    ("CLI, output, kernel facts; libbpf opens the object", rb"loading object 'trace_bpf'"),
+    ("feature probes + libbpf parses the kernel BTF", rb"loading kernel BTF"),
+    ("maps created (4 MiB ring buffer, preallocated hashes)", rb"created successfully"),
+    ("CO-RE relocation", rb"patched insn"),
+    ("verification + JIT of the programs", rb"trace BPF programs loaded"),
+    ("attach", rb"trace BPF programs attached"),
+    ("seeding socket owners (iter/task_file)", rb"existing sockets seeded"),
+]
+
+
+def startup_phases(ctx, reps):
+    """Per phase, ms: the last line matching each milestone (first for the open)."""
+    rows = {}
+    for mode, env in (("cached minimal BTF", {}), ("first start after boot", {"RSTWATCH_CACHE_DIR": "off"})):
+        samples = []
+        for _ in range(reps):
+            p = subprocess.run([ctx.rstwatch, "-v", "trace", "--duration", "300ms", "--output", "/dev/null"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=dict(os.environ, **env),
+                               timeout=60)
+            marks = {}
+            for line in p.stderr.splitlines():
+                m = re.match(rb"rstwatch: debug: \[\s*([\d.]+) ms\] (.*)", line)
+                if not m:
+                    continue
+                for i, (_, needle) in enumerate(STARTUP_PHASES):
+                    if needle in m.group(2) and (i != 0 or i not in marks):
+                        marks[i] = float(m.group(1))
+            if len(marks) == len(STARTUP_PHASES):
+                samples.append([marks[i] - (marks[i - 1] if i else 0) for i in range(len(marks))] +
+                               [marks[len(marks) - 1]])
+        rows[mode] = samples
+    out = []
+    for i, (name, _) in enumerate(STARTUP_PHASES + [("**total, process start → seeded**", b"")]):
+        out.append([name] + [med_range([s[i] for s in rows[mode]], "{:.1f}") for mode in rows])
+    ctx.results["sections"]["startup_phases"] = rows
+    ctx.emit("Start-up phases (wall ms, `rstwatch -v trace`; -v formats ~1,500 libbpf lines)",
+             md_table(["phase"] + list(rows), out))
 
 
 def encoder_section(ctx):
