@@ -133,10 +133,7 @@ FilterOptions finish_filter(const RawFilter &r) {
                 "keepalive_disabled, keepalive_too_slow, not_idle, no_socket, local_abort or "
                 "unknown");
     }
-    if (!r.cgroup.empty()) {
-        f.cgroup = r.cgroup;
-        resolve_cgroup(r.cgroup, f.cgroup_id, f.cgroup_level);
-    }
+    f.cgroup = r.cgroup; // resolved where the command starts (resolve_cgroup_option)
     return f;
 }
 
@@ -360,10 +357,7 @@ EnforceOptions finish_enforce(const RawEnforce &r) {
         if (r.remove && r.cgroup.empty())
             throw UsageError("--remove needs --cgroup PATH: the cgroup whose pinned enforcement "
                              "to remove");
-        if (!r.cgroup.empty()) {
-            o.cgroup = r.cgroup;
-            resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
-        }
+        o.cgroup = r.cgroup;
         return o;
     }
 
@@ -402,7 +396,6 @@ EnforceOptions finish_enforce(const RawEnforce &r) {
     o.dry_run = r.dry_run;
     o.pin = r.pin;
     o.cgroup = r.cgroup;
-    resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
     return o;
 }
 
