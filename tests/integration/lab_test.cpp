@@ -72,6 +72,25 @@ Pair connect_pair(const LabNet &lab, std::vector<std::string> client_opts, int i
     return p;
 }
 
+// A connected client's run to its end, and what `s` traced meanwhile.
+struct Run {
+    Pair p;
+    long long idle = -1; // connect to write as the client lived it, whatever the scheduling delays
+    std::string result;  // "OK", "errno 104", ...
+    std::vector<json> events;
+};
+
+// `await_write` false: a keepalive probe meets the firewall before the write.
+Run finish_run(Pair p, Session &s, std::chrono::milliseconds result_timeout,
+               bool await_write = true) {
+    Run r{std::move(p)};
+    if (await_write) r.idle = std::stoll(r.p.client->expect("wrote", 20s)) - r.p.connected_ms;
+    r.result = r.p.client->expect("result", result_timeout);
+    r.p.client->wait();
+    r.events = s.stop();
+    return r;
+}
+
 // Keepalive every 2 s (retry 1 s) beats the firewall's 4 s, whether it resets
 // or drops: the write after the idle period goes through, and rstwatch reports
 // nothing for the connection.
@@ -79,12 +98,10 @@ void expect_fast_keepalive_survives(const std::string &mode) {
     LabNet lab = make_lab(mode);
     ASSERT_TRUE(lab.up());
     Session s = trace_lab(lab);
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500);
-    p.client->expect("wrote", 20s);
-    EXPECT_EQ(p.client->expect("result", 10s), "OK");
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500), s,
+        10s);
+    EXPECT_EQ(result, "OK");
     EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
     EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
 }
@@ -128,12 +145,8 @@ TEST(LabReject, KeepaliveOffGetsTheFirewallsResetDiagnosed) {
     LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     Session s = trace_lab(lab);
-    Pair p = connect_pair(lab, {}, kIdleMs, 3000);
-    // The idle period as the client lived it, whatever the scheduling delays.
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 10s), "errno 104"); // ECONNRESET
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(connect_pair(lab, {}, kIdleMs, 3000), s, 10s);
+    EXPECT_EQ(result, "errno 104"); // ECONNRESET
 
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
@@ -168,11 +181,9 @@ TEST(LabReject, KeepaliveLongerThanTheTimeoutIsTooSlow) {
     LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     Session s = trace_lab(lab);
-    Pair p = connect_pair(lab, {"--keepalive", "--keepidle", "10"}, kIdleMs, 3000);
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 10s), "errno 104");
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] =
+        finish_run(connect_pair(lab, {"--keepalive", "--keepidle", "10"}, kIdleMs, 3000), s, 10s);
+    EXPECT_EQ(result, "errno 104");
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
     EXPECT_EQ(rst[0]["direction"], "received");
@@ -192,11 +203,10 @@ TEST(LabReject, ResetAnsweringTheFirstProbeIsTooSlow) {
     LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     Session s = trace_client_netns(lab, {"--idle-threshold", "3s"});
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "5", "--keepintvl", "1"}, kIdleMs, 3000);
-    EXPECT_EQ(p.client->expect("result", 20s), "errno 104");
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "5", "--keepintvl", "1"}, kIdleMs, 3000), s,
+        20s, /*await_write=*/false);
+    EXPECT_EQ(result, "errno 104");
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
     // Before the write: the probe at 5 s (+ timer slack) got the reset.
@@ -252,11 +262,8 @@ TEST(LabDrop, KeepaliveOffTimesOutAfterRetransmissions) {
     LabNet lab = make_lab("drop");
     ASSERT_TRUE(lab.up());
     Session s = trace_lab(lab);
-    Pair p = connect_pair(lab, {}, kIdleMs, 15000);
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 30s), "errno 110"); // ETIMEDOUT
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(connect_pair(lab, {}, kIdleMs, 15000), s, 30s);
+    EXPECT_EQ(result, "errno 110"); // ETIMEDOUT
 
     auto to = owned_by(events, "tcp_timeout", p.client->pid());
     ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
@@ -282,11 +289,10 @@ TEST(LabDrop, KeepaliveLongerThanTheTimeoutDiesTooSlow) {
     LabNet lab = make_lab("drop");
     ASSERT_TRUE(lab.up());
     Session s = trace_lab(lab);
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "10", "--keepintvl", "1"}, kIdleMs, 15000);
-    EXPECT_EQ(p.client->expect("result", 30s), "errno 110");
-    p.client->wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "10", "--keepintvl", "1"}, kIdleMs, 15000),
+        s, 30s, /*await_write=*/false);
+    EXPECT_EQ(result, "errno 110");
     auto to = owned_by(events, "tcp_timeout", p.client->pid());
     ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
     const std::string cause = to[0]["cause"];
@@ -376,13 +382,11 @@ TEST(LabReject, EnforcedKeepaliveKeepsAnUnmodifiedApplicationAlive) {
     Session s = trace_lab(lab);
 
     // Exactly the client of scenario 1 (no keepalive option), inside the cgroup.
-    Pair p = connect_pair(lab, {}, kIdleMs, 1500, "rw_lab_enf", /*wait_line=*/false, &cg);
-    Child &client = *p.client;
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {}, kIdleMs, 1500, "rw_lab_enf", /*wait_line=*/false, &cg), s, 10s);
+    EXPECT_EQ(result, "OK");
+    const Child &client = *p.client;
     const int cport = p.cport;
-    client.expect("wrote", 20s);
-    EXPECT_EQ(client.expect("result", 10s), "OK");
-    client.wait();
-    auto events = s.stop();
     EXPECT_TRUE(owned_by(events, "tcp_reset", client.pid()).empty()) << json(events).dump(2);
     EXPECT_TRUE(owned_by(events, "tcp_timeout", client.pid()).empty()) << json(events).dump(2);
 
