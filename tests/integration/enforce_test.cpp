@@ -54,6 +54,7 @@ class EnforcedCgroup {
         name_ = "rwtest-enforce-" + std::to_string(getpid()) + "-" + std::to_string(n++);
         dir_ = root_ + "/" + name_;
         ok_ = !root_.empty() && mkdir(dir_.c_str(), 0755) == 0;
+        error_ = ok_ ? 0 : errno;
         id_ = inode_of(dir_);
     }
     ~EnforcedCgroup() {
@@ -74,6 +75,7 @@ class EnforcedCgroup {
         ADD_FAILURE() << "could not remove the test cgroup " << dir_;
     }
     bool ok() const { return ok_; }
+    int error() const { return error_; } // mkdir's errno when !ok()
     const std::string &dir() const { return dir_; }
     std::string rel() const { return "/" + name_; }
     std::uint64_t id() const { return id_; }
@@ -82,11 +84,8 @@ class EnforcedCgroup {
     std::string root_, name_, dir_;
     std::uint64_t id_ = 0;
     bool ok_ = false;
+    int error_ = 0;
 };
-
-#define RW_REQUIRE_CGROUP(cg)                                                                      \
-    ASSERT_TRUE((cg).ok()) << "cannot create a test cgroup under the cgroup v2 root: "             \
-                           << std::strerror(errno)
 
 // argv that joins the cgroup, then execs `argv`: the pid started is the pid of
 // the program (a wrapper such as nsenter or `ip netns exec` may follow, since
@@ -161,9 +160,9 @@ void expect_valid(const std::vector<json> &lines) {
 
 // `rstwatch enforce ARGS`, waited for until enforce_start (the programs are
 // attached and --existing has been applied).
-class Enforce {
+class EnforceRun {
   public:
-    explicit Enforce(const std::vector<std::string> &args)
+    explicit EnforceRun(const std::vector<std::string> &args)
         : child_([&] {
               std::vector<std::string> argv{rstwatch_bin(), "enforce"};
               argv.insert(argv.end(), args.begin(), args.end());
@@ -241,6 +240,23 @@ void expect_enforced(const json &e, const std::string &trigger, pid_t pid, const
     EXPECT_TRUE(e["error"].is_null()) << e.dump();
 }
 
+// A probe's connection with keepalive set at both ends: the client's when it
+// connected, the server's when it was accepted (in softirq, so the owner is the
+// process that called listen(): the probe itself). Call with
+// ASSERT_NO_FATAL_FAILURE.
+void expect_both_ends_enforced(const std::vector<json> &events, const Conn &c, const Child &probe,
+                               const std::string &comm, const EnforcedCgroup &cg,
+                               const json &previous, const json &applied, bool dry_run) {
+    auto active = enforced_at(events, c.client_port);
+    ASSERT_EQ(active.size(), 1u) << json(events).dump(2);
+    expect_enforced(active[0], "active_open", probe.pid(), comm, "connect", cg, c.client_port,
+                    c.server_port, previous, applied, dry_run);
+    auto passive = enforced_at(events, c.server_port);
+    ASSERT_EQ(passive.size(), 1u) << json(events).dump(2);
+    expect_enforced(passive[0], "passive_open", probe.pid(), comm, "listener", cg, c.server_port,
+                    c.client_port, previous, applied, dry_run);
+}
+
 std::uint64_t own_netns() {
     return inode_of("/proc/self/ns/net");
 }
@@ -263,15 +279,25 @@ void expect_counts(const json &stop, int active, int passive, int existing, int 
     EXPECT_EQ(stop["lost"], 0);
 }
 
+// Every test: BPF can load here, and a cgroup of its own to enforce.
+class Enforce : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        RW_REQUIRE_BPF();
+        ASSERT_TRUE(cg.ok()) << "cannot create a test cgroup under the cgroup v2 root: "
+                             << std::strerror(cg.error());
+    }
+
+    EnforcedCgroup cg;
+    const Defaults def; // the host's keepalive sysctls
+};
+
 } // namespace
 
-TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3"});
+        EnforceRun enf(
+            {"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3"});
         const json &s = enf.start();
         EXPECT_EQ(s["cgroup"], cg.rel());
         EXPECT_EQ(s["cgroup_id"], cg.id());
@@ -299,16 +325,9 @@ TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
         auto events = enf.stop();
         const json before = ka_json(false, def.idle, def.intvl, def.cnt);
         const json after = ka_json(true, 30, 5, 3);
-        auto active = enforced_at(events, c.client_port);
-        ASSERT_EQ(active.size(), 1u) << json(events).dump(2);
-        expect_enforced(active[0], "active_open", in->pid(), "rw_enf_in", "connect", cg,
-                        c.client_port, c.server_port, before, after, false);
-        EXPECT_EQ(active[0]["netns"], own_netns());
-        auto passive = enforced_at(events, c.server_port);
-        ASSERT_EQ(passive.size(), 1u) << json(events).dump(2);
-        // Accepted in softirq: the owner is the process that called listen().
-        expect_enforced(passive[0], "passive_open", in->pid(), "rw_enf_in", "listener", cg,
-                        c.server_port, c.client_port, before, after, false);
+        ASSERT_NO_FATAL_FAILURE(
+            expect_both_ends_enforced(events, c, *in, "rw_enf_in", cg, before, after, false));
+        EXPECT_EQ(enforced_at(events, c.client_port)[0]["netns"], own_netns());
         EXPECT_TRUE(enforced_at(events, o.client_port).empty());
         EXPECT_TRUE(enforced_at(events, o.server_port).empty());
 
@@ -322,13 +341,9 @@ TEST(Enforce, ClientInCgroupGetsKeepaliveOthersUnchanged) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s"});
         // Keepalive on before connect: left alone.
         auto own = probe_in(cg, {"--name", "rw_enf_own", "--keepalive", "--keepidle", "600",
                                  "--keepintvl", "20", "--keepcnt", "4"});
@@ -360,13 +375,9 @@ TEST(Enforce, UnsetOnlyKeepsTheApplicationsOwnValues) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, AlwaysModeLowersALongerIdle) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, AlwaysModeLowersALongerIdle) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
         EXPECT_EQ(enf.start()["programs"], json::array({"sockops", "setsockopt"}));
         auto own = probe_in(cg, {"--name", "rw_enf_long", "--keepalive", "--keepidle", "600",
                                  "--keepintvl", "20", "--keepcnt", "4"});
@@ -401,16 +412,12 @@ TEST(Enforce, AlwaysModeLowersALongerIdle) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
     auto early = probe_in(cg, {"--name", "rw_enf_early", "--wait-line"}, true);
     Conn c = connect_probe(*early);
     early->expect("waiting");
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
         EXPECT_EQ(enf.start()["existing"],
                   (json{{"connections", 2}, {"namespaces", 1}, {"namespaces_skipped", 0}}));
         EXPECT_GE(enf.start()["owners_seeded"].get<int>(), 3); // listener + both ends
@@ -438,10 +445,7 @@ TEST(Enforce, ExistingChangesAConnectionMadeBeforeStart) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
+TEST_F(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
     NetNs ns("enforce");
     Child probe(in_cgroup(cg, {"/usr/bin/nsenter", "--net=/run/netns/" + ns.name(), probe_bin(),
                                "--name", "rw_enf_ns", "--wait-line"}),
@@ -449,7 +453,7 @@ TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
     Conn c = connect_probe(probe);
     probe.expect("waiting");
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--existing"});
         EXPECT_EQ(enf.start()["existing"],
                   (json{{"connections", 2}, {"namespaces", 2}, {"namespaces_skipped", 0}}));
         probe.write_stdin("go\n");
@@ -470,14 +474,10 @@ TEST(Enforce, ExistingReachesTheCgroupsOtherNetworkNamespaces) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3",
-                     "--dry-run"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--interval", "5s", "--probes", "3",
+                        "--dry-run"});
         EXPECT_EQ(enf.start()["dry_run"], true);
         auto v4 = probe_in(cg, {"--name", "rw_enf_dry"});
         Conn c = connect_probe(*v4);
@@ -492,14 +492,8 @@ TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
         auto events = enf.stop();
         const json before = ka_json(false, def.idle, def.intvl, def.cnt);
         const json would = ka_json(true, 30, 5, 3);
-        auto active = enforced_at(events, c.client_port);
-        ASSERT_EQ(active.size(), 1u) << json(events).dump(2);
-        expect_enforced(active[0], "active_open", v4->pid(), "rw_enf_dry", "connect", cg,
-                        c.client_port, c.server_port, before, would, true);
-        auto passive = enforced_at(events, c.server_port);
-        ASSERT_EQ(passive.size(), 1u);
-        expect_enforced(passive[0], "passive_open", v4->pid(), "rw_enf_dry", "listener", cg,
-                        c.server_port, c.client_port, before, would, true);
+        ASSERT_NO_FATAL_FAILURE(
+            expect_both_ends_enforced(events, c, *v4, "rw_enf_dry", cg, before, would, true));
         auto active6 = enforced_at(events, c6.client_port);
         ASSERT_EQ(active6.size(), 1u);
         expect_enforced(active6[0], "active_open", v6->pid(), "rw_enf_dry6", "connect", cg,
@@ -511,15 +505,11 @@ TEST(Enforce, DryRunChangesNothingAndReportsTheWouldBeChange) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
     const std::string pin_dir = "/sys/fs/bpf/rstwatch/enforce/cg" + std::to_string(cg.id());
     {
         // --pin without --duration: installs, reports, exits.
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--pin"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--pin"});
         EXPECT_EQ(enf.start()["pinned"], pin_dir);
         auto events = enf.stop(0);
         auto stop = of_type(events, "enforce_stop");
@@ -579,12 +569,9 @@ TEST(Enforce, PinnedEnforcementOutlivesRstwatchUntilRemoved) {
     EXPECT_EQ(after->wait(), 0);
 }
 
-TEST(Enforce, DurationEndsItAndDetaches) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
+TEST_F(Enforce, DurationEndsItAndDetaches) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--duration", "300ms"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "45s", "--duration", "300ms"});
         auto events = enf.stop(0);
         auto stop = of_type(events, "enforce_stop");
         ASSERT_EQ(stop.size(), 1u);
@@ -594,13 +581,9 @@ TEST(Enforce, DurationEndsItAndDetaches) {
     expect_no_program_of_ours(cg);
 }
 
-TEST(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
         auto events = enf.stop(SIGTERM);
         auto stop = of_type(events, "enforce_stop");
         ASSERT_EQ(stop.size(), 1u);
@@ -610,7 +593,7 @@ TEST(Enforce, SigtermDetachesAndSigkillLeavesNothingEither) {
     expect_no_program_of_ours(cg);
     {
         // No chance to clean up: the kernel detaches the links with the last fd.
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s", "--mode", "always"});
         enf.child().signal(SIGKILL);
         EXPECT_EQ(enf.child().wait(), 128 + SIGKILL);
     }
@@ -634,19 +617,15 @@ bool is_dynamic(const std::string &path) {
 // before enforcement started, gets keepalive from --existing: no LD_PRELOAD
 // tool can reach it. Also the regression test for kernels whose verifier
 // refuses the socket walked from a file (6.18.44): the owner is still found.
-TEST(Enforce, ExistingRescuesAStaticBinarysOpenConnection) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
+TEST_F(Enforce, ExistingRescuesAStaticBinarysOpenConnection) {
     const std::string bin = RW_KA_PROBE_STATIC_BIN;
     ASSERT_FALSE(is_dynamic(bin)) << bin << " should be statically linked";
-    const Defaults def;
     auto early = std::make_unique<Child>(
         in_cgroup(cg, {bin, "--name", "rw_static_cli", "--wait-line"}), true);
     Conn c = connect_probe(*early);
     early->expect("waiting");
     {
-        Enforce enf({"--cgroup", cg.rel(), "--idle", "45s", "--existing"});
+        EnforceRun enf({"--cgroup", cg.rel(), "--idle", "45s", "--existing"});
         EXPECT_EQ(enf.start()["programs_left_out"], json::array()) << enf.start().dump();
         EXPECT_GE(enf.start()["owners_seeded"].get<int>(), 3) << enf.start().dump();
         // What the kernel holds, seen from outside the process: ss shows the timer.
@@ -671,13 +650,9 @@ TEST(Enforce, ExistingRescuesAStaticBinarysOpenConnection) {
 // A kernel that refuses an optional program (forced here) costs what that
 // program does and nothing else: one warning names it, enforce_start lists it,
 // and new connections still get keepalive.
-TEST(Enforce, RefusedOptionalProgramIsLeftOutAndTheRestWorks) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
-    const Defaults def;
+TEST_F(Enforce, RefusedOptionalProgramIsLeftOutAndTheRestWorks) {
     ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_enf_owners");
-    Enforce enf({"--cgroup", cg.rel(), "--idle", "30s"});
+    EnforceRun enf({"--cgroup", cg.rel(), "--idle", "30s"});
     const json left = enf.start()["programs_left_out"];
     ASSERT_EQ(left.size(), 1u) << enf.start().dump();
     EXPECT_EQ(left[0]["program"], "rw_enf_owners");
@@ -702,10 +677,7 @@ TEST(Enforce, RefusedOptionalProgramIsLeftOutAndTheRestWorks) {
 
 // The essential program refused: exit 3, naming it and the kernel's reason;
 // nothing is left attached.
-TEST(Enforce, RefusedEssentialProgramFailsWithTheVerifiersReason) {
-    RW_REQUIRE_BPF();
-    EnforcedCgroup cg;
-    RW_REQUIRE_CGROUP(cg);
+TEST_F(Enforce, RefusedEssentialProgramFailsWithTheVerifiersReason) {
     ScopedEnv refuse("RSTWATCH_TEST_REFUSE_PROGRAMS", "rw_enf_sockops");
     Child c({rstwatch_bin(), "enforce", "--cgroup", cg.rel(), "--idle", "30s"});
     EXPECT_TRUE(c.read_all(20s).empty());

@@ -1,8 +1,9 @@
-// The middlebox lab (scripts/lab.sh) for integration tests other than
-// lab_test.cpp: one lab per object, up in the constructor, down in the
-// destructor, names unique per test process.
+// The middlebox lab (scripts/lab.sh) for the integration tests: one lab per
+// object, up in the constructor, down in the destructor, names unique per
+// test process.
 #pragma once
 
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <sstream>
@@ -33,6 +34,13 @@ inline std::string lab_unavailable_reason() {
         if (!why_.empty()) GTEST_SKIP() << "lab test skipped: " << why_;                           \
     } while (0)
 
+// A lab test that also loads BPF (trace, audit, enforce): BPF's reason first.
+#define RW_REQUIRE_BPF_LAB()                                                                       \
+    do {                                                                                           \
+        RW_REQUIRE_BPF();                                                                          \
+        RW_REQUIRE_LAB_HERE();                                                                     \
+    } while (0)
+
 class LabNet {
   public:
     LabNet(const std::string &tag, const std::string &mode, int ct_timeout_s) {
@@ -59,6 +67,8 @@ class LabNet {
     bool up() const { return up_; }
     const std::string &name() const { return name_; }
     const std::string &operator[](const std::string &key) const { return env_.at(key); }
+    // A namespace inode lab.sh printed (*_NETNS_INODE), as events carry it.
+    std::uint64_t inode(const std::string &key) const { return std::stoull(env_.at(key)); }
     // argv that runs a command inside one of the lab's namespaces (`ip netns
     // exec` execs it: the pid we start owns the sockets).
     std::vector<std::string> in(const std::string &ns_key, std::vector<std::string> argv) const {
@@ -72,5 +82,21 @@ class LabNet {
     std::map<std::string, std::string> env_;
     bool up_ = false;
 };
+
+// `rstwatch trace` of the lab client's namespace, with `flags` added.
+inline Session trace_client_netns(const LabNet &lab, std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {"--events", "reset,timeout"});
+    flags.insert(flags.end(), {"--netns", lab["CLIENT_NETNS_INODE"]});
+    return Session(flags);
+}
+
+// Events of one connection seen from the client: owned by `pid`.
+inline std::vector<json> owned_by(const std::vector<json> &events, const std::string &type,
+                                  pid_t pid) {
+    std::vector<json> out;
+    for (auto &e : of_type(events, type))
+        if (e["process"].is_object() && e["process"]["pid"] == pid) out.push_back(e);
+    return out;
+}
 
 } // namespace rwtest

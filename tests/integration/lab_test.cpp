@@ -3,13 +3,11 @@
 // rstwatch trace, audit and doctor say about it. The firewall forgets a
 // connection idle for 4 s; clients idle 7 s and then write.
 #include <fstream>
-#include <map>
 #include <thread>
-#include <sstream>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.hpp"
+#include "lab_support.hpp"
 
 using namespace rwtest;
 
@@ -18,67 +16,15 @@ namespace {
 constexpr int kCtTimeoutS = 4;
 constexpr int kIdleMs = 7000;
 
-std::string lab_script() {
-    return std::string(RW_SOURCE_DIR) + "/scripts/lab.sh";
+// A lab whose firewall forgets a connection idle for kCtTimeoutS.
+LabNet make_lab(const std::string &mode) {
+    return LabNet("rwlt", mode, kCtTimeoutS);
 }
 
-std::string lab_unavailable_reason() {
-    std::string why = bpf_unavailable_reason();
-    if (!why.empty()) return why;
-    for (const char *tool : {"/usr/sbin/nft", "/usr/sbin/ip"})
-        if (access(tool, X_OK) != 0)
-            return std::string(tool) + " missing (Debian packages nftables, iproute2)";
-    return {};
+// `rstwatch trace` of the client's namespace against the firewall's timeout.
+Session trace_lab(const LabNet &lab) {
+    return trace_client_netns(lab, {"--middlebox-timeout", std::to_string(kCtTimeoutS) + "s"});
 }
-
-#define RW_REQUIRE_LAB()                                                                           \
-    do {                                                                                           \
-        std::string why_ = lab_unavailable_reason();                                               \
-        if (!why_.empty()) GTEST_SKIP() << "lab test skipped: " << why_;                           \
-    } while (0)
-
-// One lab, up for the lifetime of the object; its names come from `lab.sh up`.
-class Lab {
-  public:
-    explicit Lab(const std::string &mode) {
-        static int seq = 0;
-        name_ = "rwlt" + std::to_string(getpid()) + "_" + std::to_string(seq++);
-        std::string out = sh(lab_script() + " --name " + name_ + " --mode " + mode +
-                             " --ct-timeout " + std::to_string(kCtTimeoutS) + " up");
-        std::istringstream in(out);
-        std::string line;
-        while (std::getline(in, line)) {
-            auto eq = line.find('=');
-            if (eq != std::string::npos) env_[line.substr(0, eq)] = line.substr(eq + 1);
-        }
-        up_ = env_.count("CLIENT_NS") && env_.count("SERVER_ADDR");
-        EXPECT_TRUE(up_) << "lab.sh up printed: " << out;
-    }
-    ~Lab() {
-        std::string cmd = lab_script() + " --name " + name_ + " down >/dev/null 2>&1";
-        int rc = std::system(cmd.c_str());
-        EXPECT_EQ(rc, 0) << "lab.sh down failed for " << name_;
-    }
-    Lab(const Lab &) = delete;
-    Lab &operator=(const Lab &) = delete;
-
-    bool up() const { return up_; }
-    const std::string &operator[](const std::string &key) const { return env_.at(key); }
-    std::uint64_t inode(const std::string &key) const { return std::stoull(env_.at(key)); }
-
-    // argv that runs a command inside one of the lab's namespaces. `ip netns
-    // exec` execs it, so the pid we start owns the sockets.
-    std::vector<std::string> in(const std::string &ns_key, std::vector<std::string> argv) const {
-        std::vector<std::string> full{"/usr/sbin/ip", "netns", "exec", env_.at(ns_key)};
-        full.insert(full.end(), argv.begin(), argv.end());
-        return full;
-    }
-
-  private:
-    std::string name_;
-    std::map<std::string, std::string> env_;
-    bool up_ = false;
-};
 
 // A server in the server namespace holding its connection, and a client that
 // connects through the firewall, idles, writes once and reports.
@@ -94,8 +40,10 @@ long long second_field(const std::string &s) {
     return sp == std::string::npos ? 0 : std::stoll(s.substr(sp + 1));
 }
 
-Pair connect_pair(const Lab &lab, std::vector<std::string> client_opts, int idle_ms, int hold_ms,
-                  const char *comm = "rw_lab_cli", bool wait_line = false) {
+// `cg`: the client runs inside that cgroup.
+Pair connect_pair(const LabNet &lab, std::vector<std::string> client_opts, int idle_ms, int hold_ms,
+                  const char *comm = "rw_lab_cli", bool wait_line = false,
+                  const TestCgroup *cg = nullptr) {
     Pair p;
     p.server = std::make_unique<Child>(
         lab.in("SERVER_NS", {peer_bin(), "server", "--addr", lab["SERVER_ADDR"], "--port", "0",
@@ -116,19 +64,46 @@ Pair connect_pair(const Lab &lab, std::vector<std::string> client_opts, int idle
                                   comm};
     if (wait_line) argv.push_back("--wait-line");
     argv.insert(argv.end(), client_opts.begin(), client_opts.end());
-    p.client = std::make_unique<Child>(lab.in("CLIENT_NS", argv), wait_line);
+    argv = lab.in("CLIENT_NS", argv);
+    p.client = std::make_unique<Child>(cg ? cg->wrap(argv) : argv, wait_line);
     std::string connected = p.client->expect("connected");
     p.cport = std::stoi(connected);
     p.connected_ms = second_field(connected);
     return p;
 }
 
-// Events of one connection seen from the client: owned by `pid`.
-std::vector<json> owned_by(const std::vector<json> &events, const std::string &type, pid_t pid) {
-    std::vector<json> out;
-    for (auto &e : of_type(events, type))
-        if (e["process"].is_object() && e["process"]["pid"] == pid) out.push_back(e);
-    return out;
+// A connected client's run to its end, and what `s` traced meanwhile.
+struct Run {
+    Pair p;
+    long long idle = -1; // connect to write as the client lived it, whatever the scheduling delays
+    std::string result;  // "OK", "errno 104", ...
+    std::vector<json> events;
+};
+
+// `await_write` false: a keepalive probe meets the firewall before the write.
+Run finish_run(Pair p, Session &s, std::chrono::milliseconds result_timeout,
+               bool await_write = true) {
+    Run r{std::move(p)};
+    if (await_write) r.idle = std::stoll(r.p.client->expect("wrote", 20s)) - r.p.connected_ms;
+    r.result = r.p.client->expect("result", result_timeout);
+    r.p.client->wait();
+    r.events = s.stop();
+    return r;
+}
+
+// Keepalive every 2 s (retry 1 s) beats the firewall's 4 s, whether it resets
+// or drops: the write after the idle period goes through, and rstwatch reports
+// nothing for the connection.
+void expect_fast_keepalive_survives(const std::string &mode) {
+    LabNet lab = make_lab(mode);
+    ASSERT_TRUE(lab.up());
+    Session s = trace_lab(lab);
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500), s,
+        10s);
+    EXPECT_EQ(result, "OK");
+    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
+    EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
 }
 
 std::vector<json> parse_lines(const std::vector<std::string> &lines) {
@@ -166,17 +141,12 @@ const json *check_named(const std::vector<json> &records, const std::string &id)
 
 // Issue 4, scenario 1: keepalive off, idle past the timeout, then a write.
 TEST(LabReject, KeepaliveOffGetsTheFirewallsResetDiagnosed) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p = connect_pair(lab, {}, kIdleMs, 3000);
-    // The idle period as the client lived it, whatever the scheduling delays.
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 10s), "errno 104"); // ECONNRESET
-    p.client->wait();
-    auto events = s.stop();
+    Session s = trace_lab(lab);
+    auto [p, idle, result, events] = finish_run(connect_pair(lab, {}, kIdleMs, 3000), s, 10s);
+    EXPECT_EQ(result, "errno 104"); // ECONNRESET
 
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
@@ -200,34 +170,20 @@ TEST(LabReject, KeepaliveOffGetsTheFirewallsResetDiagnosed) {
 
 // Scenario 2: keepalive below the timeout keeps the firewall's state alive.
 TEST(LabReject, KeepaliveBelowTheTimeoutSurvives) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
-    ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500);
-    p.client->expect("wrote", 20s);
-    EXPECT_EQ(p.client->expect("result", 10s), "OK");
-    p.client->wait();
-    auto events = s.stop();
-    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
-    EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
+    RW_REQUIRE_BPF_LAB();
+    expect_fast_keepalive_survives("reject");
 }
 
 // Scenario 3: keepalive on, but its idle time (10 s) is longer than the idle
 // period, so the write after 7 s meets the firewall's reset.
 TEST(LabReject, KeepaliveLongerThanTheTimeoutIsTooSlow) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p = connect_pair(lab, {"--keepalive", "--keepidle", "10"}, kIdleMs, 3000);
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 10s), "errno 104");
-    p.client->wait();
-    auto events = s.stop();
+    Session s = trace_lab(lab);
+    auto [p, idle, result, events] =
+        finish_run(connect_pair(lab, {"--keepalive", "--keepidle", "10"}, kIdleMs, 3000), s, 10s);
+    EXPECT_EQ(result, "errno 104");
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
     EXPECT_EQ(rst[0]["direction"], "received");
@@ -243,16 +199,14 @@ TEST(LabReject, KeepaliveLongerThanTheTimeoutIsTooSlow) {
 // the firewall answers the first probe with an RST, at an idle time a little
 // past the keepalive idle. Still keepalive_too_slow (diagnose.cpp).
 TEST(LabReject, ResetAnsweringTheFirstProbeIsTooSlow) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--idle-threshold", "3s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "5", "--keepintvl", "1"}, kIdleMs, 3000);
-    EXPECT_EQ(p.client->expect("result", 20s), "errno 104");
-    p.client->wait();
-    auto events = s.stop();
+    Session s = trace_client_netns(lab, {"--idle-threshold", "3s"});
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "5", "--keepintvl", "1"}, kIdleMs, 3000), s,
+        20s, /*await_write=*/false);
+    EXPECT_EQ(result, "errno 104");
     auto rst = owned_by(events, "tcp_reset", p.client->pid());
     ASSERT_EQ(rst.size(), 1u) << json(events).dump(2);
     // Before the write: the probe at 5 s (+ timer slack) got the reset.
@@ -264,8 +218,8 @@ TEST(LabReject, ResetAnsweringTheFirstProbeIsTooSlow) {
 
 // Scenario 4: rstwatch doctor inside the firewall's namespace.
 TEST(LabReject, DoctorInTheFirewallNamespaceFailsKeepaliveTime) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     Child doctor(lab.in("FIREWALL_NS", {rstwatch_bin(), "doctor"}));
     auto records = parse_lines(doctor.read_all(30s));
@@ -304,16 +258,12 @@ TEST(LabReject, DoctorInTheFirewallNamespaceFailsKeepaliveTime) {
 // Issue 11, silent drop: keepalive off -> the write is retransmitted until
 // tcp_retries2 (3 in the client's namespace) gives up: ETIMEDOUT, no RST.
 TEST(LabDrop, KeepaliveOffTimesOutAfterRetransmissions) {
-    RW_REQUIRE_LAB();
-    Lab lab("drop");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("drop");
     ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p = connect_pair(lab, {}, kIdleMs, 15000);
-    const long long idle = std::stoll(p.client->expect("wrote", 20s)) - p.connected_ms;
-    EXPECT_EQ(p.client->expect("result", 30s), "errno 110"); // ETIMEDOUT
-    p.client->wait();
-    auto events = s.stop();
+    Session s = trace_lab(lab);
+    auto [p, idle, result, events] = finish_run(connect_pair(lab, {}, kIdleMs, 15000), s, 30s);
+    EXPECT_EQ(result, "errno 110"); // ETIMEDOUT
 
     auto to = owned_by(events, "tcp_timeout", p.client->pid());
     ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
@@ -335,16 +285,14 @@ TEST(LabDrop, KeepaliveOffTimesOutAfterRetransmissions) {
 }
 
 TEST(LabDrop, KeepaliveLongerThanTheTimeoutDiesTooSlow) {
-    RW_REQUIRE_LAB();
-    Lab lab("drop");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("drop");
     ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "10", "--keepintvl", "1"}, kIdleMs, 15000);
-    EXPECT_EQ(p.client->expect("result", 30s), "errno 110");
-    p.client->wait();
-    auto events = s.stop();
+    Session s = trace_lab(lab);
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {"--keepalive", "--keepidle", "10", "--keepintvl", "1"}, kIdleMs, 15000),
+        s, 30s, /*await_write=*/false);
+    EXPECT_EQ(result, "errno 110");
     auto to = owned_by(events, "tcp_timeout", p.client->pid());
     ASSERT_EQ(to.size(), 1u) << json(events).dump(2);
     const std::string cause = to[0]["cause"];
@@ -355,27 +303,16 @@ TEST(LabDrop, KeepaliveLongerThanTheTimeoutDiesTooSlow) {
 }
 
 TEST(LabDrop, KeepaliveBelowTheTimeoutSurvivesWithoutEvents) {
-    RW_REQUIRE_LAB();
-    Lab lab("drop");
-    ASSERT_TRUE(lab.up());
-    Session s({"--events", "reset,timeout", "--middlebox-timeout", "4s", "--netns",
-               lab["CLIENT_NETNS_INODE"]});
-    Pair p =
-        connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, kIdleMs, 1500);
-    p.client->expect("wrote", 20s);
-    EXPECT_EQ(p.client->expect("result", 10s), "OK");
-    p.client->wait();
-    auto events = s.stop();
-    EXPECT_TRUE(owned_by(events, "tcp_timeout", p.client->pid()).empty()) << json(events).dump(2);
-    EXPECT_TRUE(owned_by(events, "tcp_reset", p.client->pid()).empty()) << json(events).dump(2);
+    RW_REQUIRE_BPF_LAB();
+    expect_fast_keepalive_survives("drop");
 }
 
 // Audit (and doctor) with a known timeout while the lab runs: the connection
 // idle past the firewall's timeout is "expired" before anyone writes on it, the
 // one with fast keepalive is "protected". Then the expired one proves it.
 TEST(LabAudit, IdleConnectionIsExpiredAndKeepaliveOneProtected) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     Pair idle = connect_pair(lab, {}, 0, 3000, "rw_lab_idle", /*wait_line=*/true);
     Pair kept = connect_pair(lab, {"--keepalive", "--keepidle", "2", "--keepintvl", "1"}, 0, 3000,
@@ -433,8 +370,8 @@ TEST(LabAudit, IdleConnectionIsExpiredAndKeepaliveOneProtected) {
 // is enforced with an idle below the firewall's timeout, so the connection
 // outlives an idle period that otherwise gets it reset.
 TEST(LabReject, EnforcedKeepaliveKeepsAnUnmodifiedApplicationAlive) {
-    RW_REQUIRE_LAB();
-    Lab lab("reject");
+    RW_REQUIRE_BPF_LAB();
+    LabNet lab = make_lab("reject");
     ASSERT_TRUE(lab.up());
     TestCgroup cg("lab-enforce");
     Child enforce({rstwatch_bin(), "enforce", "--cgroup", cg.relative(), "--idle", "2s",
@@ -442,23 +379,14 @@ TEST(LabReject, EnforcedKeepaliveKeepsAnUnmodifiedApplicationAlive) {
     auto ready = enforce.read_line(20s);
     ASSERT_TRUE(ready && ready->find("\"enforce_start\"") != std::string::npos)
         << (ready ? *ready : "") << enforce.stderr_text();
-    Session s({"--events", "reset,timeout", "--middlebox-timeout",
-               std::to_string(kCtTimeoutS) + "s", "--netns", lab["CLIENT_NETNS_INODE"]});
+    Session s = trace_lab(lab);
 
-    auto server = std::make_unique<Child>(
-        lab.in("SERVER_NS", {peer_bin(), "server", "--addr", lab["SERVER_ADDR"], "--port", "0",
-                             "--hold-ms", "40000"}));
-    const int sport = std::stoi(server->expect("listening"));
     // Exactly the client of scenario 1 (no keepalive option), inside the cgroup.
-    Child client(
-        cg.wrap(lab.in("CLIENT_NS", {peer_bin(), "client", "--addr", lab["SERVER_ADDR"], "--port",
-                                     std::to_string(sport), "--idle-ms", std::to_string(kIdleMs),
-                                     "--write", "--hold-ms", "1500", "--name", "rw_lab_enf"})));
-    const int cport = std::stoi(client.expect("connected"));
-    client.expect("wrote", 20s);
-    EXPECT_EQ(client.expect("result", 10s), "OK");
-    client.wait();
-    auto events = s.stop();
+    auto [p, idle, result, events] = finish_run(
+        connect_pair(lab, {}, kIdleMs, 1500, "rw_lab_enf", /*wait_line=*/false, &cg), s, 10s);
+    EXPECT_EQ(result, "OK");
+    const Child &client = *p.client;
+    const int cport = p.cport;
     EXPECT_TRUE(owned_by(events, "tcp_reset", client.pid()).empty()) << json(events).dump(2);
     EXPECT_TRUE(owned_by(events, "tcp_timeout", client.pid()).empty()) << json(events).dump(2);
 

@@ -30,8 +30,7 @@ constexpr auto kIdle = 5s;
 // when we write to its stdin.
 #define RW_REQUIRE_REAL_CLIENT_LAB()                                                               \
     do {                                                                                           \
-        RW_REQUIRE_BPF();                                                                          \
-        RW_REQUIRE_LAB_HERE();                                                                     \
+        RW_REQUIRE_BPF_LAB();                                                                      \
         std::signal(SIGPIPE, SIG_IGN);                                                             \
     } while (0)
 
@@ -64,13 +63,6 @@ struct TempDir {
     }
 };
 
-std::vector<json> owned_by(const std::vector<json> &events, const std::string &type, pid_t pid) {
-    std::vector<json> out;
-    for (auto &e : of_type(events, type))
-        if (e["process"].is_object() && e["process"]["pid"] == pid) out.push_back(e);
-    return out;
-}
-
 // Waits until a child's stderr contains `needle`.
 bool stderr_has(Child &c, const std::string &needle, std::chrono::milliseconds timeout) {
     auto end = std::chrono::steady_clock::now() + timeout;
@@ -82,8 +74,7 @@ bool stderr_has(Child &c, const std::string &needle, std::chrono::milliseconds t
 }
 
 Session trace_client_ns(const LabNet &lab) {
-    return Session({"--events", "reset,timeout", "--middlebox-timeout",
-                    std::to_string(kCtTimeoutS) + "s", "--netns", lab["CLIENT_NETNS_INODE"]});
+    return trace_client_netns(lab, {"--middlebox-timeout", std::to_string(kCtTimeoutS) + "s"});
 }
 
 // The one reset the client received, with the owner it must name.
@@ -140,6 +131,12 @@ std::string postgres_bin_dir() {
     return initdb.empty() ? "" : fs::path(initdb).parent_path().string();
 }
 
+std::string psql_unavailable_reason() {
+    if (postgres_bin_dir().empty() || find_tool({"/usr/bin/psql"}).empty())
+        return "PostgreSQL not installed (Debian package postgresql; scripts/install-deps.sh test)";
+    return {};
+}
+
 struct PsqlRun {
     pid_t pid = 0;
     std::string after; // what the query after the idle period printed
@@ -170,23 +167,34 @@ PsqlRun run_psql(const LabNet &lab, const Postgres &pg, const std::string &extra
     return r;
 }
 
+struct PsqlTraced {
+    PsqlRun run;
+    std::vector<json> events; // what `rstwatch trace` saw meanwhile
+};
+
+// A PostgreSQL server behind the lab firewall and psql (run_psql) in front of
+// it, traced. Call with ASSERT_NO_FATAL_FAILURE.
+void trace_psql(const std::string &extra_conninfo, PsqlTraced &out) {
+    LabNet lab("rwrc", "reject", kCtTimeoutS);
+    ASSERT_TRUE(lab.up());
+    Postgres pg(lab, postgres_bin_dir());
+    ASSERT_TRUE(pg.ok);
+    Session s = trace_client_ns(lab);
+    out.run = run_psql(lab, pg, extra_conninfo);
+    out.events = s.stop();
+}
+
 } // namespace
 
 // libpq turns SO_KEEPALIVE on and leaves the idle time to the sysctl (7200 s):
 // keepalive on, far too slow for a 3 s firewall.
 TEST(RealClients, PsqlSysctlKeepaliveIsTooSlow) {
     RW_REQUIRE_REAL_CLIENT_LAB();
-    const std::string bin = postgres_bin_dir();
-    if (bin.empty() || find_tool({"/usr/bin/psql"}).empty())
-        GTEST_SKIP() << "PostgreSQL not installed (Debian package postgresql; "
-                        "scripts/install-deps.sh test)";
-    LabNet lab("rwrc", "reject", kCtTimeoutS);
-    ASSERT_TRUE(lab.up());
-    Postgres pg(lab, bin);
-    ASSERT_TRUE(pg.ok);
-    Session s = trace_client_ns(lab);
-    PsqlRun r = run_psql(lab, pg, "");
-    auto events = s.stop();
+    if (auto why = psql_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    PsqlTraced t;
+    ASSERT_NO_FATAL_FAILURE(trace_psql("", t));
+    const PsqlRun &r = t.run;
+    const auto &events = t.events;
     EXPECT_NE(r.after, "after") << "the query after the idle period went through";
     EXPECT_NE(r.rc, 0);
     EXPECT_NE(r.err.find("connection to server was lost"), std::string::npos) << r.err;
@@ -201,17 +209,11 @@ TEST(RealClients, PsqlSysctlKeepaliveIsTooSlow) {
 // The documented libpq fix: keepalives_idle below the firewall's timeout.
 TEST(RealClients, PsqlWithKeepalivesIdleOneSurvives) {
     RW_REQUIRE_REAL_CLIENT_LAB();
-    const std::string bin = postgres_bin_dir();
-    if (bin.empty() || find_tool({"/usr/bin/psql"}).empty())
-        GTEST_SKIP() << "PostgreSQL not installed (Debian package postgresql; "
-                        "scripts/install-deps.sh test)";
-    LabNet lab("rwrc", "reject", kCtTimeoutS);
-    ASSERT_TRUE(lab.up());
-    Postgres pg(lab, bin);
-    ASSERT_TRUE(pg.ok);
-    Session s = trace_client_ns(lab);
-    PsqlRun r = run_psql(lab, pg, "keepalives_idle=1 keepalives_interval=1");
-    auto events = s.stop();
+    if (auto why = psql_unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+    PsqlTraced t;
+    ASSERT_NO_FATAL_FAILURE(trace_psql("keepalives_idle=1 keepalives_interval=1", t));
+    const PsqlRun &r = t.run;
+    const auto &events = t.events;
     EXPECT_EQ(r.after, "after") << r.err;
     EXPECT_EQ(r.rc, 0) << r.err;
     EXPECT_TRUE(owned_by(events, "tcp_reset", r.pid).empty()) << json(events).dump(2);

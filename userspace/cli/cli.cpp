@@ -6,7 +6,9 @@
 
 #include "cli/flags.hpp"
 #include "cli/values.hpp"
+#include "agent/config_file.hpp"
 #include "probe/probe_cli.hpp"
+#include "util/cgroup_fs.hpp"
 #include "util/error.hpp"
 #include "rstwatch/version.hpp"
 
@@ -19,6 +21,31 @@ struct ConfigOrigin {
     std::string path;
     std::map<std::string, unsigned> lines; // flag -> line
 };
+
+// " (set in --config PATH line N)", appended to an error about a flag the file set.
+std::string config_note(const std::string &path, unsigned line) {
+    return " (set in --config " + path + " line " + std::to_string(line) + ")";
+}
+
+void resolve_filter_cgroup(FilterOptions &f) {
+    if (!f.cgroup.empty()) resolve_cgroup(f.cgroup, f.cgroup_id, f.cgroup_level);
+}
+
+// The --config line that set `key`, unless the command line did (it wins; the
+// first line with the key is the one merge_config used).
+std::optional<unsigned> config_line(const TraceOptions &o, const std::string &key) {
+    if (o.config_path.empty()) return std::nullopt;
+    const std::string flag = "--" + key;
+    for (const auto &a : o.cli_args)
+        if (a == flag || a.rfind(flag + "=", 0) == 0) return std::nullopt;
+    try {
+        for (const ConfigEntry &e : load_config_file(o.config_path))
+            if (e.key == key) return e.line;
+    } catch (const UsageError &) {
+        // Unreadable now: the error is still the value's, without the line.
+    }
+    return std::nullopt;
+}
 
 std::vector<CLI::App *> subcommands(CLI::App &app) {
     return app.get_subcommands([](CLI::App *) { return true; });
@@ -145,6 +172,8 @@ CliResult parse_cli_impl(const std::vector<std::string> &args, std::ostream &out
         if (!t.agent.config.empty()) origin = {t.agent.config, merge_config(trace, t.agent.config)};
         TraceOptions o = finish_trace(t);
         if (t.agent.check_config) {
+            // Validating is this action's whole job: the filesystem check too.
+            resolve_filter_cgroup(o.filter);
             out << "rstwatch trace: configuration is valid"
                 << (o.config_path.empty() ? "" : " (" + o.config_path + ")") << "\n";
             return {std::nullopt, 0, verbose};
@@ -178,10 +207,23 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out) {
         for (const auto &[flag, line] : origin.lines)
             if (msg.find(" for " + flag + ":") != std::string::npos ||
                 msg.rfind(flag + " ", 0) == 0)
-                throw UsageError(msg + " (set in --config " + origin.path + " line " +
-                                 std::to_string(line) + ")");
+                throw UsageError(msg + config_note(origin.path, line));
         throw;
     }
+}
+
+void resolve_cgroup_option(TraceOptions &o) {
+    try {
+        resolve_filter_cgroup(o.filter);
+    } catch (const UsageError &e) {
+        if (auto line = config_line(o, "cgroup"))
+            throw UsageError(e.what() + config_note(o.config_path, *line));
+        throw;
+    }
+}
+
+void resolve_cgroup_option(EnforceOptions &o) {
+    if (!o.cgroup.empty()) resolve_cgroup(o.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
 }
 
 TraceOptions reload_trace_options(const TraceOptions &running) {

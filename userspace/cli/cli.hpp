@@ -1,5 +1,6 @@
 // CLI stage: argv -> validated options. Pure (no BPF, no privileges), so the
-// whole table of bad inputs is unit-tested.
+// whole table of bad inputs is unit-tested; --cgroup is checked against the
+// filesystem later, by resolve_cgroup_option.
 #pragma once
 
 #include <cstdint>
@@ -9,7 +10,6 @@
 #include <vector>
 
 #include "event/options.hpp"
-#include "util/cgroup_fs.hpp" // resolve_cgroup, for the commands' callers
 
 namespace rstwatch {
 
@@ -26,6 +26,14 @@ CliResult parse_cli(const std::vector<std::string> &args, std::ostream &out);
 // SIGHUP with --config: the running session's arguments parsed again, so the
 // config file is re-read and validated exactly as at start. Throws UsageError.
 TraceOptions reload_trace_options(const TraceOptions &running);
+
+// --cgroup to the cgroup's id and depth (and, for enforce, its directory):
+// the filesystem check parse_cli leaves to the command, which runs it where it
+// starts, before anything is opened or loaded (userspace/cmd/); --check-config
+// runs it too. Throws UsageError (exit 2) naming --cgroup, with the --config
+// line when the value came from the file, as parse_cli's errors do.
+void resolve_cgroup_option(TraceOptions &o);
+void resolve_cgroup_option(EnforceOptions &o);
 
 // Helpers shared with other subcommands and tests.
 std::uint32_t parse_events(const std::string &list); // RW_EMIT_* | kEventSummary

@@ -2,6 +2,9 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <optional>
+#include <string_view>
+#include <utility>
 #include <unistd.h>
 
 #include "agent/config_file.hpp"
@@ -12,6 +15,37 @@
 namespace rstwatch {
 
 namespace {
+
+// Each finish_* below validates a Raw* struct; a flag not given is empty (one
+// given an empty value was refused by the parser). These return nullopt for a
+// flag not given, else the value as the parse_* function of values.hpp checks it.
+template <class T>
+std::optional<T> opt_uint(const char *flag, const std::string &v, T min, T max, const char *what) {
+    if (v.empty()) return std::nullopt;
+    return parse_uint<T>(flag, v, min, max, what);
+}
+
+std::optional<milliseconds> opt_dur(const char *flag, const std::string &v, bool allow_zero = false,
+                                    DurationLimit limit = kMaxDuration) {
+    if (v.empty()) return std::nullopt;
+    return parse_dur(flag, v, allow_zero, limit);
+}
+
+std::optional<milliseconds> opt_middlebox(const std::string &v) {
+    if (v.empty()) return std::nullopt;
+    return parse_middlebox("--middlebox-timeout", v);
+}
+
+// `v` as one of a closed set of names, else a usage error listing them ("a, b or c").
+template <class E, std::size_t N>
+E one_of(const char *flag, const std::string &v, const std::pair<std::string_view, E> (&names)[N]) {
+    std::string expected;
+    for (std::size_t i = 0; i < N; ++i) {
+        if (names[i].first == v) return names[i].second;
+        expected += (i == 0 ? "" : i + 1 == N ? " or " : ", ") + std::string(names[i].first);
+    }
+    bad(flag, v, expected);
+}
 
 void add_output_flags(CLI::App *cmd, RawOutput &o, bool file_sink) {
     cmd->add_option("--format", o.format, "Output format: json (NDJSON, default) or text");
@@ -60,11 +94,9 @@ void add_agent_flags(CLI::App *cmd, RawAgent &a) {
 
 void finish_agent(const RawAgent &r, TraceOptions &o) {
     o.config_path = r.config;
-    if (!r.audit_interval.empty()) {
-        o.audit_interval = parse_dur("--audit-interval", r.audit_interval);
-        if (o.audit_interval->count() < 1000)
-            bad("--audit-interval", r.audit_interval, "a duration of at least 1s, such as 5m");
-    }
+    o.audit_interval = opt_dur("--audit-interval", r.audit_interval);
+    if (o.audit_interval && o.audit_interval->count() < 1000)
+        bad("--audit-interval", r.audit_interval, "a duration of at least 1s, such as 5m");
     if (!r.max_eps.empty())
         o.max_events_per_sec = parse_uint<std::uint64_t>("--max-events-per-sec", r.max_eps, 1,
                                                          1'000'000'000, "events per second");
@@ -77,20 +109,11 @@ void finish_agent(const RawAgent &r, TraceOptions &o) {
 
 OutputOptions finish_output(const RawOutput &r) {
     OutputOptions o;
-    if (r.format == "json")
-        o.format = Format::json;
-    else if (r.format == "text")
-        o.format = Format::text;
-    else
-        bad("--format", r.format, "json or text");
-    if (r.color == "auto")
-        o.color = Color::auto_;
-    else if (r.color == "always")
-        o.color = Color::always;
-    else if (r.color == "never")
-        o.color = Color::never;
-    else
-        bad("--color", r.color, "auto, always or never");
+    o.format =
+        one_of<Format>("--format", r.format, {{"json", Format::json}, {"text", Format::text}});
+    o.color =
+        one_of<Color>("--color", r.color,
+                      {{"auto", Color::auto_}, {"always", Color::always}, {"never", Color::never}});
     o.path = r.output;
     if (!o.path.empty()) {
         if (o.format != Format::json)
@@ -114,18 +137,16 @@ OutputOptions finish_output(const RawOutput &r) {
 
 FilterOptions finish_filter(const RawFilter &r) {
     FilterOptions f;
-    if (!r.pid.empty())
-        f.pid = parse_uint<std::uint32_t>("--pid", r.pid, 1, 4194304, "a process id");
+    f.pid = opt_uint<std::uint32_t>("--pid", r.pid, 1, 4194304, "a process id");
     if (!r.comm.empty()) {
         if (r.comm.size() > 15)
             bad("--comm", r.comm, "a process name of at most 15 characters (the kernel's comm)");
         f.comm = r.comm;
     }
-    if (!r.port.empty()) f.port = parse_uint<std::uint16_t>("--port", r.port, 1, 65535, "a port");
-    if (!r.netns.empty())
-        f.netns = parse_uint<std::uint32_t>("--netns", r.netns, 1, 0xffffffffu,
-                                            "a network namespace inode");
-    if (!r.min_idle.empty()) f.min_idle = parse_dur("--min-idle", r.min_idle, true, kMaxIdle);
+    f.port = opt_uint<std::uint16_t>("--port", r.port, 1, 65535, "a port");
+    f.netns =
+        opt_uint<std::uint32_t>("--netns", r.netns, 1, 0xffffffffu, "a network namespace inode");
+    f.min_idle = opt_dur("--min-idle", r.min_idle, true, kMaxIdle);
     if (!r.verdict.empty()) {
         f.verdict = parse_verdict(r.verdict);
         if (!f.verdict)
@@ -133,10 +154,7 @@ FilterOptions finish_filter(const RawFilter &r) {
                 "keepalive_disabled, keepalive_too_slow, not_idle, no_socket, local_abort or "
                 "unknown");
     }
-    if (!r.cgroup.empty()) {
-        f.cgroup = r.cgroup;
-        resolve_cgroup(r.cgroup, f.cgroup_id, f.cgroup_level);
-    }
+    f.cgroup = r.cgroup; // resolved where the command starts (resolve_cgroup_option)
     return f;
 }
 
@@ -272,10 +290,9 @@ TraceOptions finish_trace(const RawTrace &r) {
     o.out = finish_output(r.out);
     o.filter = finish_filter(r.filter);
     if (!r.events.empty()) o.events = parse_events(r.events);
-    if (!r.duration.empty()) o.duration = parse_dur("--duration", r.duration);
-    if (!r.count.empty())
-        o.count = parse_uint<std::uint64_t>("--count", r.count, 1, std::uint64_t(1) << 62,
-                                            "a number of events");
+    o.duration = opt_dur("--duration", r.duration);
+    o.count = opt_uint<std::uint64_t>("--count", r.count, 1, std::uint64_t(1) << 62,
+                                      "a number of events");
     if (!r.ringbuf.empty()) {
         // The kernel wants a power of two that is a multiple of the page size.
         const std::uint64_t page = std::uint64_t(sysconf(_SC_PAGESIZE));
@@ -289,9 +306,8 @@ TraceOptions finish_trace(const RawTrace &r) {
     if (!r.max_sockets.empty())
         o.max_sockets = parse_uint<std::uint32_t>("--max-sockets", r.max_sockets, 1024, 1u << 24,
                                                   "a number of sockets");
-    if (!r.middlebox.empty())
-        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
-    if (!r.threshold.empty()) o.idle_threshold = parse_dur("--idle-threshold", r.threshold, true);
+    o.middlebox_timeout = opt_middlebox(r.middlebox);
+    o.idle_threshold = opt_dur("--idle-threshold", r.threshold, true);
     // Options that cannot both hold.
     if (o.filter.verdict && !(o.events & (RW_EMIT_RESET | RW_EMIT_TIMEOUT)))
         throw UsageError("--verdict " + shown(r.filter.verdict) +
@@ -305,16 +321,14 @@ AuditOptions finish_audit(const RawAudit &r) {
     AuditOptions o;
     o.out = finish_output(r.out);
     o.filter = finish_filter(r.filter);
-    if (!r.middlebox.empty())
-        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+    o.middlebox_timeout = opt_middlebox(r.middlebox);
     return o;
 }
 
 DoctorOptions finish_doctor(const RawDoctor &r) {
     DoctorOptions o;
     o.out = finish_output(r.out);
-    if (!r.middlebox.empty())
-        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+    o.middlebox_timeout = opt_middlebox(r.middlebox);
     if (!r.root.empty()) {
         std::error_code ec;
         if (!std::filesystem::is_directory(r.root, ec)) bad("--root", r.root, "a directory");
@@ -328,8 +342,7 @@ ReportOptions finish_report(const RawReport &r) {
     ReportOptions o;
     o.out = finish_output(r.out);
     o.inputs = r.inputs;
-    if (!r.middlebox.empty())
-        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+    o.middlebox_timeout = opt_middlebox(r.middlebox);
     return o;
 }
 
@@ -360,10 +373,7 @@ EnforceOptions finish_enforce(const RawEnforce &r) {
         if (r.remove && r.cgroup.empty())
             throw UsageError("--remove needs --cgroup PATH: the cgroup whose pinned enforcement "
                              "to remove");
-        if (!r.cgroup.empty()) {
-            o.cgroup = r.cgroup;
-            resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
-        }
+        o.cgroup = r.cgroup;
         return o;
     }
 
@@ -376,17 +386,14 @@ EnforceOptions finish_enforce(const RawEnforce &r) {
     o.idle_s = parse_keepalive_seconds("--idle", r.idle, "TCP_KEEPIDLE");
     if (!r.interval.empty())
         o.interval_s = parse_keepalive_seconds("--interval", r.interval, "TCP_KEEPINTVL");
-    if (!r.probes.empty())
-        o.probes = parse_uint<std::uint32_t>("--probes", r.probes, 1, 127,
-                                             "a number of probes (the kernel's TCP_KEEPCNT)");
-    if (r.mode.empty() || r.mode == "unset-only")
-        o.mode = EnforceMode::unset_only;
-    else if (r.mode == "always")
-        o.mode = EnforceMode::always;
-    else
-        bad("--mode", r.mode, "unset-only or always");
-    if (!r.middlebox.empty()) {
-        o.middlebox_timeout = parse_middlebox("--middlebox-timeout", r.middlebox);
+    o.probes = opt_uint<std::uint32_t>("--probes", r.probes, 1, 127,
+                                       "a number of probes (the kernel's TCP_KEEPCNT)");
+    if (!r.mode.empty())
+        o.mode = one_of<EnforceMode>(
+            "--mode", r.mode,
+            {{"unset-only", EnforceMode::unset_only}, {"always", EnforceMode::always}});
+    o.middlebox_timeout = opt_middlebox(r.middlebox);
+    if (o.middlebox_timeout) {
         if (std::chrono::milliseconds(std::uint64_t(o.idle_s) * 1000) >= *o.middlebox_timeout)
             throw UsageError("--idle " + shown(r.idle) +
                              " must be shorter than --middlebox-timeout " + shown(r.middlebox) +
@@ -397,12 +404,11 @@ EnforceOptions finish_enforce(const RawEnforce &r) {
     if (r.pin && r.dry_run)
         throw UsageError("--dry-run cannot be combined with --pin: a pinned enforcement must "
                          "enforce");
-    if (!r.duration.empty()) o.duration = parse_dur("--duration", r.duration);
+    o.duration = opt_dur("--duration", r.duration);
     o.existing = r.existing;
     o.dry_run = r.dry_run;
     o.pin = r.pin;
     o.cgroup = r.cgroup;
-    resolve_cgroup(r.cgroup, o.cgroup_id, o.cgroup_level, &o.cgroup_dir);
     return o;
 }
 

@@ -9,6 +9,7 @@
 
 #include "bpf/bpf_util.hpp"
 #include "bpf/caps.hpp"
+#include "cli/cli.hpp"
 #include "util/clock.hpp"
 #include "cmd/commands.hpp"
 #include "enforce/enforce.hpp"
@@ -256,7 +257,9 @@ int run_status(const EnforceOptions &o) {
 
 } // namespace
 
-int run_enforce(const EnforceOptions &o) {
+int run_enforce(const EnforceOptions &given) {
+    EnforceOptions o = given;
+    resolve_cgroup_option(o); // before anything is opened or loaded
     switch (o.action) {
     case EnforceAction::status:
         return run_status(o);

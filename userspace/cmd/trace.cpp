@@ -191,6 +191,7 @@ class TraceSession {
         TraceOptions loaded;
         try {
             loaded = reload_trace_options(o_);
+            resolve_cgroup_option(loaded);
         } catch (const Error &e) {
             ++reloads_failed_;
             last_reload_ok_ = false;
@@ -346,7 +347,9 @@ class TraceSession {
 
 } // namespace
 
-int run_trace(const TraceOptions &o) {
+int run_trace(const TraceOptions &given) {
+    TraceOptions o = given;
+    resolve_cgroup_option(o); // before anything is opened or loaded
     TraceSession session(o);
     return session.run();
 }

@@ -1,6 +1,6 @@
 // rstwatch doctor: the incident's triage as checks. Reading the system (a /proc
 // and /etc tree, real or a test fixture) and judging it are pure functions here;
-// userspace/cmd_doctor.cpp gathers the facts (namespaces, privileges, the BPF
+// userspace/cmd/doctor.cpp gathers the facts (namespaces, privileges, the BPF
 // socket iterator) and prints the records.
 #pragma once
 

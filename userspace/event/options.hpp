@@ -32,7 +32,7 @@ struct FilterOptions {
     std::string comm;
     std::optional<std::uint16_t> port;
     std::optional<std::uint32_t> netns;
-    std::string cgroup; // as given; resolved to id/level by the CLI stage
+    std::string cgroup; // as given; resolved to id/level when the command starts
     std::uint64_t cgroup_id = 0;
     int cgroup_level = -1;
     std::optional<milliseconds> min_idle;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sstream>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../../common/bad_cli_cases.hpp"
 #include "cli/cli.hpp"
@@ -18,10 +19,17 @@ CliResult parse(std::vector<std::string> args) {
     return parse_cli(args, out);
 }
 
-// The one-line message for a bad command line (exit 2).
+// The one-line message for a bad command line (exit 2): from parse_cli, or
+// from the --cgroup check every command runs first (resolve_cgroup_option).
 std::string usage_error(std::vector<std::string> args) {
     try {
-        parse(args);
+        CliResult r = parse(args);
+        if (r.command)
+            std::visit(
+                [](auto &o) {
+                    if constexpr (requires { resolve_cgroup_option(o); }) resolve_cgroup_option(o);
+                },
+                *r.command);
     } catch (const UsageError &e) {
         EXPECT_EQ(e.code(), Exit::usage);
         EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
@@ -142,6 +150,70 @@ TEST(Cli, CgroupRootAcceptedInBothSpellings) {
     EXPECT_NE(id1, 0u);
     EXPECT_EQ(level1, 0);
     EXPECT_EQ(level2, 0);
+}
+
+// Parsing leaves the filesystem alone: --cgroup is resolved where the command
+// starts, with the message the table above expects.
+TEST(Cli, CgroupIsResolvedWhenTheCommandStartsNotWhileParsing) {
+    auto r = parse({"trace", "--cgroup", "/no/such/cgroup/rwtest"});
+    ASSERT_TRUE(r.command);
+    auto t = std::get<TraceOptions>(*r.command);
+    EXPECT_EQ(t.filter.cgroup, "/no/such/cgroup/rwtest");
+    EXPECT_EQ(t.filter.cgroup_id, 0u);
+    try {
+        resolve_cgroup_option(t);
+        ADD_FAILURE() << "no usage error";
+    } catch (const UsageError &e) {
+        EXPECT_EQ(e.code(), Exit::usage);
+        EXPECT_EQ(
+            std::string(e.what()).rfind("invalid value '/no/such/cgroup/rwtest' for --cgroup: "
+                                        "expected an existing cgroup v2 directory",
+                                        0),
+            0u)
+            << e.what();
+    }
+    // Without --cgroup there is nothing to resolve.
+    auto plain = std::get<TraceOptions>(*parse({"trace"}).command);
+    resolve_cgroup_option(plain);
+    EXPECT_EQ(plain.filter.cgroup_level, -1);
+
+    const std::string root = cgroup2_mount_point();
+    if (root.empty()) GTEST_SKIP() << "no cgroup v2 mount on this host";
+    auto e =
+        std::get<EnforceOptions>(*parse({"enforce", "--cgroup", "/", "--idle", "60s"}).command);
+    EXPECT_EQ(e.cgroup_id, 0u);
+    resolve_cgroup_option(e);
+    EXPECT_NE(e.cgroup_id, 0u);
+    EXPECT_EQ(e.cgroup_level, 0);
+    EXPECT_EQ(e.cgroup_dir, std::filesystem::weakly_canonical(root).string());
+    auto t2 = std::get<TraceOptions>(*parse({"trace", "--cgroup", "/"}).command);
+    resolve_cgroup_option(t2);
+    EXPECT_EQ(t2.filter.cgroup_id, e.cgroup_id);
+    EXPECT_EQ(t2.filter.cgroup_level, 0);
+}
+
+// A bad --cgroup set by the --config file names the file's line, at start and
+// with --check-config, as every other flag's error does; not when the command
+// line set it (it wins over the file).
+TEST(Cli, CgroupFromTheConfigFileNamesItsLine) {
+    char tmpl[] = "/tmp/rwtest-cli-cfg-XXXXXX";
+    const int fd = mkstemp(tmpl);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    const std::string path = tmpl;
+    std::ofstream(path) << "# agent\ncgroup = /no/such/cgroup/rwtest\n";
+    chmod(path.c_str(), 0600);
+    const std::string note = " (set in --config " + path + " line 2)";
+    ASSERT_TRUE(parse({"trace", "--config", path}).command); // parsing alone accepts it
+    std::string msg = usage_error({"trace", "--config", path});
+    EXPECT_NE(msg.find("for --cgroup: "), std::string::npos) << msg;
+    EXPECT_EQ(msg.size() >= note.size() ? msg.substr(msg.size() - note.size()) : msg, note) << msg;
+    msg = usage_error({"trace", "--config", path, "--check-config"});
+    EXPECT_EQ(msg.size() >= note.size() ? msg.substr(msg.size() - note.size()) : msg, note) << msg;
+    msg = usage_error({"trace", "--config", path, "--cgroup", "/no/such/other/rwtest"});
+    EXPECT_NE(msg.find("'/no/such/other/rwtest'"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("--config"), std::string::npos) << msg;
+    unlink(path.c_str());
 }
 
 TEST(Cli, LargestAcceptedValuesStayInRange) {

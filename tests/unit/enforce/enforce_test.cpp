@@ -16,19 +16,24 @@ using namespace rstwatch;
 
 namespace {
 
+// The options as `rstwatch enforce` starts with them: parsed, then --cgroup
+// resolved (the command's first step).
 EnforceOptions parse_enforce(std::vector<std::string> args) {
     std::ostringstream out;
     args.insert(args.begin(), "enforce");
     auto r = parse_cli(args, out);
     EXPECT_TRUE(r.command);
-    return std::get<EnforceOptions>(*r.command);
+    auto o = std::get<EnforceOptions>(*r.command);
+    resolve_cgroup_option(o);
+    return o;
 }
 
 std::string usage_error(std::vector<std::string> args) {
     std::ostringstream out;
     args.insert(args.begin(), "enforce");
     try {
-        parse_cli(args, out);
+        auto r = parse_cli(args, out);
+        if (r.command) resolve_cgroup_option(std::get<EnforceOptions>(*r.command));
     } catch (const UsageError &e) {
         EXPECT_EQ(e.code(), Exit::usage);
         EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos) << e.what();
