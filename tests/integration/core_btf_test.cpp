@@ -21,11 +21,13 @@ struct TraceRun {
     bool used_cache = false;
 };
 
-// A short `rstwatch -v trace` with RSTWATCH_CACHE_DIR=cache_dir.
-TraceRun trace_once(const std::string &cache_dir, const std::string &extra = "") {
+// A short `rstwatch -v COMMAND` with RSTWATCH_CACHE_DIR=cache_dir; `object`
+// names the BPF object whose cached file it may use.
+TraceRun run_once(const std::string &cache_dir, const std::string &command,
+                  const std::string &object) {
     TraceRun r;
-    r.log = sh("RSTWATCH_CACHE_DIR='" + cache_dir + "' " + rstwatch_bin() +
-               " -v trace --duration 300ms --output /dev/null " + extra + " 2>&1");
+    r.log =
+        sh("RSTWATCH_CACHE_DIR='" + cache_dir + "' " + rstwatch_bin() + " -v " + command + " 2>&1");
     static const std::regex patch(
         R"(prog '[a-z_]+': relo #[0-9]+: (patched insn|poison|substitut).*)");
     std::istringstream in(r.log);
@@ -33,11 +35,15 @@ TraceRun trace_once(const std::string &cache_dir, const std::string &extra = "")
     std::smatch m;
     while (std::getline(in, line)) {
         if (std::regex_search(line, m, patch)) r.patches.insert(m.str());
-        if (line.find("CO-RE relocation against " + cache_dir + "/core-btf/trace-") !=
-            std::string::npos)
+        if (line.find("CO-RE relocation against " + cache_dir + "/core-btf/" + object + "-" +
+                      std::to_string(geteuid()) + "-") != std::string::npos)
             r.used_cache = true;
     }
     return r;
+}
+
+TraceRun trace_once(const std::string &cache_dir, const std::string &extra = "") {
+    return run_once(cache_dir, "trace --duration 300ms --output /dev/null " + extra, "trace");
 }
 
 std::vector<std::string> cached_files(const std::string &dir) {
@@ -117,6 +123,30 @@ TEST(CoreBtfCache, AFileOthersCanWriteIsNotTrusted) {
     EXPECT_TRUE(trace_once(dir.path()).used_cache);
 }
 
+TEST(CoreBtfCache, ABrokenCachedFileFallsBackToTheFullBtfAndIsRemoved) {
+    RW_REQUIRE_BPF();
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty());
+    trace_once(dir.path());
+    const auto files = cached_files(dir.path());
+    ASSERT_EQ(files.size(), 1u);
+    ASSERT_EQ(truncate(files[0].c_str(), 100), 0); // trusted (0600, ours) but not BTF any more
+
+    const TraceRun broken = trace_once(dir.path());
+    EXPECT_TRUE(broken.used_cache);
+    EXPECT_NE(
+        broken.log.find("loading against the cached minimal kernel BTF " + files[0] + " failed"),
+        std::string::npos)
+        << broken.log.substr(broken.log.size() > 3000 ? broken.log.size() - 3000 : 0);
+    EXPECT_NE(broken.log.find("trace BPF programs attached"), std::string::npos)
+        << "the start went on against the full kernel BTF";
+    EXPECT_GT(broken.patches.size(), 100u);
+    EXPECT_TRUE(cached_files(dir.path()).empty()) << "removed, and not rewritten by that run";
+
+    trace_once(dir.path()); // writes a good one again
+    EXPECT_TRUE(trace_once(dir.path()).used_cache);
+}
+
 TEST(CoreBtfCache, ResetsAreTracedWithTheCachedBtf) {
     RW_REQUIRE_BPF();
     TempDir dir;
@@ -160,4 +190,25 @@ TEST(CoreBtfCache, ResetsAreTracedWithTheCachedBtf) {
         EXPECT_EQ(e["state"], sent ? "CLOSE" : "ESTABLISHED") << e.dump(2);
         if (sent) EXPECT_EQ(e["verdict"], "local_abort") << e.dump(2);
     }
+}
+
+TEST(CoreBtfCache, EnforceCachesItsOwnObjectWithTheSameRelocations) {
+    RW_REQUIRE_BPF();
+    TempDir dir;
+    ASSERT_FALSE(dir.path().empty());
+    TestCgroup cg("core_btf");
+    const std::string cmd =
+        "enforce --cgroup " + cg.relative() + " --idle 30s --existing --duration 300ms";
+
+    const TraceRun full = run_once("off", cmd, "enforce");
+    ASSERT_GT(full.patches.size(), 20u) << full.log.substr(0, 2000);
+    const TraceRun first = run_once(dir.path(), cmd, "enforce");
+    EXPECT_FALSE(first.used_cache);
+    const auto files = cached_files(dir.path());
+    ASSERT_EQ(files.size(), 1u) << first.log.substr(
+        first.log.size() > 2000 ? first.log.size() - 2000 : 0);
+    EXPECT_NE(files[0].find("/core-btf/enforce-"), std::string::npos) << files[0];
+    const TraceRun second = run_once(dir.path(), cmd, "enforce");
+    EXPECT_TRUE(second.used_cache) << second.log.substr(0, 2000);
+    EXPECT_EQ(second.patches, full.patches);
 }

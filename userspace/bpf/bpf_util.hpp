@@ -167,23 +167,26 @@ std::string kconfig_for(unsigned hz_fallback);
 // rstwatch's record layout and return the CONFIG_HZ it runs with (libbpf's
 // __kconfig value, else the fallback configured in rodata).
 //
-// CO-RE runs against this boot's cached minimal BTF of the object when there
-// is one (bpf/core_btf.hpp); otherwise `*core_btf_missing` (if given) gets the
-// path a CoreBtfWriter should fill once the session runs.
+// With `core`, CO-RE runs against this boot's cached minimal BTF of the object
+// when there is a trusted one and no earlier load refused it (bpf/core_btf.hpp).
 template <class Skel>
 SkelPtr<Skel> open_skeleton(unsigned hz_fallback, std::string_view what,
-                            std::string *core_btf_missing = nullptr) {
+                            CoreBtfChoice *core = nullptr) {
     const std::string kconfig = kconfig_for(hz_fallback);
     LIBBPF_OPTS(bpf_object_open_opts, open_opts);
     if (!kconfig.empty()) open_opts.kconfig = kconfig.c_str();
-    std::size_t elf_size = 0;
-    const void *elf = Skel::elf_bytes(&elf_size);
-    const std::string core_btf = core_btf_path(what, elf, elf_size);
-    if (core_btf_usable(core_btf)) {
-        open_opts.btf_custom_path = core_btf.c_str();
-        log_debug("CO-RE relocation against " + core_btf);
-    } else if (core_btf_missing) {
-        *core_btf_missing = core_btf;
+    if (core) {
+        core->used = false;
+        if (!core->refused) {
+            std::size_t elf_size = 0;
+            const void *elf = Skel::elf_bytes(&elf_size);
+            core->path = core_btf_path(what, elf, elf_size);
+            core->used = core_btf_usable(core->path);
+        }
+        if (core->used) {
+            open_opts.btf_custom_path = core->path.c_str();
+            log_debug("CO-RE relocation against " + core->path);
+        }
     }
     Skel *raw = Skel::open(&open_opts);
     if (!raw) throw bpf_failure("opening the " + std::string(what) + " BPF object", errno);

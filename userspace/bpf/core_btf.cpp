@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fstream>
 #include <memory>
+#include <sys/auxv.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -37,6 +38,8 @@ std::string_view essential_name(std::string_view n) {
 // The kinds a CO-RE relocation starts from (field, type and enum relocations).
 bool is_root_kind(int kind) {
     switch (kind) {
+    case BTF_KIND_INT:
+    case BTF_KIND_FLOAT:
     case BTF_KIND_STRUCT:
     case BTF_KIND_UNION:
     case BTF_KIND_ENUM:
@@ -70,14 +73,16 @@ class Copier {
         int out = -1;
         switch (btf_kind(t)) {
         case BTF_KIND_INT:
-            out = btf__add_int(dst_, name, t->size, btf_int_encoding(t));
-            break;
         case BTF_KIND_FLOAT:
-            out = btf__add_float(dst_, name, t->size);
+        case BTF_KIND_ENUM:
+        case BTF_KIND_ENUM64:
+        case BTF_KIND_FWD:
+            // No references to other types: copied verbatim (int encoding and
+            // bits, enum signedness, forward kind).
+            out = btf__add_type(dst_, src_, t);
             break;
         case BTF_KIND_PTR:
-            // CO-RE accepts any pointer for a pointer field: no need to follow.
-            out = btf__add_ptr(dst_, 0);
+            out = btf__add_ptr(dst_, pointee(t->type));
             break;
         case BTF_KIND_ARRAY: {
             const struct btf_array *a = btf_array(t);
@@ -88,13 +93,6 @@ class Copier {
         case BTF_KIND_STRUCT:
         case BTF_KIND_UNION:
             out = copy_composite(t, name);
-            break;
-        case BTF_KIND_ENUM:
-        case BTF_KIND_ENUM64:
-            out = copy_enum(t, name);
-            break;
-        case BTF_KIND_FWD:
-            out = btf__add_fwd(dst_, name, btf_kflag(t) ? BTF_FWD_UNION : BTF_FWD_STRUCT);
             break;
         case BTF_KIND_TYPEDEF:
             out = btf__add_typedef(dst_, name, copy(t->type));
@@ -155,30 +153,30 @@ class Copier {
         return out;
     }
 
-    int copy_enum(const btf_type *t, const char *name) {
-        const unsigned n = btf_vlen(t);
-        if (btf_kind(t) == BTF_KIND_ENUM) {
-            const int out = btf__add_enum(dst_, name, t->size);
-            check(out, "adding an enum");
-            const struct btf_enum *e = btf_enum(t);
-            for (unsigned i = 0; i < n; ++i)
-                check(btf__add_enum_value(dst_, btf__name_by_offset(src_, e[i].name_off), e[i].val),
-                      "adding an enum value");
-            return out;
+    // What a pointer points to. A struct or union (behind typedefs and
+    // qualifiers) becomes an empty one of the same kind, name and size: CO-RE
+    // compares pointer targets by kind and name only (types_are_compat), and
+    // following them would pull in the whole kernel. Anything else is copied.
+    int pointee(std::uint32_t id) {
+        std::uint32_t c = id;
+        const btf_type *t = btf__type_by_id(src_, c);
+        while (t && (btf_is_typedef(t) || btf_is_mod(t))) {
+            c = t->type;
+            t = btf__type_by_id(src_, c);
         }
-        const int out = btf__add_enum64(dst_, name, t->size, btf_kflag(t));
-        check(out, "adding an enum64");
-        const struct btf_enum64 *e = btf_enum64(t);
-        for (unsigned i = 0; i < n; ++i)
-            check(btf__add_enum64_value(dst_, btf__name_by_offset(src_, e[i].name_off),
-                                        btf_enum64_value(e + i)),
-                  "adding an enum64 value");
-        return out;
+        if (!t || !btf_is_composite(t)) return copy(id);
+        if (stubs_.at(c) >= 0) return stubs_[c];
+        const char *name = btf__name_by_offset(src_, t->name_off);
+        const int out = btf_is_struct(t) ? btf__add_struct(dst_, name, t->size)
+                                         : btf__add_union(dst_, name, t->size);
+        check(out, "adding a pointer target");
+        return stubs_[c] = out;
     }
 
     const btf *src_;
     btf *dst_;
     std::vector<int> ids_;
+    std::vector<int> stubs_ = std::vector<int>(ids_.size(), -1);
 };
 
 std::uint64_t fnv1a(std::uint64_t h, const void *data, std::size_t n) {
@@ -188,14 +186,22 @@ std::uint64_t fnv1a(std::uint64_t h, const void *data, std::size_t n) {
     return h;
 }
 
+// Bump when minimal_core_btf changes what it writes: files of an older
+// builder are then never read (the key includes it).
+constexpr std::string_view kFormat = "rstwatch-core-btf-2";
+
 std::string cache_dir() {
-    const char *env = std::getenv("RSTWATCH_CACHE_DIR");
+    // A set-capability binary started by a user: the user's environment must
+    // not choose the file that decides every offset the programs read.
+    if (getauxval(AT_SECURE)) return {};
+    const char *env = secure_getenv("RSTWATCH_CACHE_DIR");
     std::string base = env && *env ? env : "/run/rstwatch";
     return base == "off" ? std::string() : base + "/core-btf";
 }
 
-bool private_to_me(const struct stat &st) {
-    return st.st_uid == geteuid() && !(st.st_mode & (S_IWGRP | S_IWOTH));
+// Written by this user or by root, and nobody else can change it.
+bool trusted(const struct stat &st) {
+    return (st.st_uid == geteuid() || st.st_uid == 0) && !(st.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 } // namespace
@@ -233,29 +239,28 @@ std::string core_btf_path(std::string_view object_name, const void *elf, std::si
     utsname u{};
     uname(&u);
     std::uint64_t h = 14695981039346656037ull;
+    h = fnv1a(h, kFormat.data(), kFormat.size());
     h = fnv1a(h, boot_id.data(), boot_id.size());
     h = fnv1a(h, u.release, std::strlen(u.release));
     h = fnv1a(h, elf, elf_size);
     char hex[17];
     std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
-    return dir + "/" + std::string(object_name) + "-" + hex + ".btf";
+    // The euid in the name: root and a service account each keep their own.
+    return dir + "/" + std::string(object_name) + "-" + std::to_string(geteuid()) + "-" + hex +
+           ".btf";
 }
 
 bool core_btf_usable(const std::string &path) {
     struct stat st {};
-    if (path.empty() || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !private_to_me(st))
+    if (path.empty() || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || !trusted(st))
         return false;
     const std::string dir = path.substr(0, path.rfind('/'));
-    return lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && private_to_me(st);
+    return lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && trusted(st);
 }
 
 void write_core_btf(const std::string &path, const std::vector<std::uint8_t> &local_btf_raw) {
-    BtfPtr local(btf__new(local_btf_raw.data(), std::uint32_t(local_btf_raw.size())), btf__free);
-    if (!local) throw Error(Exit::runtime, "minimal BTF: the object's BTF does not parse");
-    BtfPtr vmlinux(btf__load_vmlinux_btf(), btf__free);
-    if (!vmlinux) throw Error(Exit::runtime, "minimal BTF: cannot parse the kernel BTF");
-    const std::vector<std::uint8_t> data = minimal_core_btf(local.get(), vmlinux.get());
-
+    // The file first: where it cannot be written, parsing the kernel BTF
+    // (~12 ms, ~15 MB) would be wasted.
     const std::string dir = path.substr(0, path.rfind('/'));
     const std::string base = dir.substr(0, dir.rfind('/'));
     mkdir(base.c_str(), 0700); // EEXIST is fine; core_btf_usable checks the result
@@ -265,22 +270,44 @@ void write_core_btf(const std::string &path, const std::vector<std::uint8_t> &lo
     if (!fd)
         throw Error(Exit::runtime,
                     "minimal BTF: cannot create " + tmp + ": " + std::strerror(errno));
+    struct Unlink {
+        const std::string &p;
+        bool armed = true;
+        ~Unlink() {
+            if (armed) unlink(p.c_str());
+        }
+    } cleanup{tmp};
+
+    BtfPtr local(btf__new(local_btf_raw.data(), std::uint32_t(local_btf_raw.size())), btf__free);
+    if (!local) throw Error(Exit::runtime, "minimal BTF: the object's BTF does not parse");
+    BtfPtr vmlinux(btf__load_vmlinux_btf(), btf__free);
+    if (!vmlinux) throw Error(Exit::runtime, "minimal BTF: cannot parse the kernel BTF");
+    const std::vector<std::uint8_t> data = minimal_core_btf(local.get(), vmlinux.get());
+
     std::size_t done = 0;
     while (done < data.size()) {
         ssize_t n = write(fd.get(), data.data() + done, data.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            unlink(tmp.c_str());
+        if (n <= 0)
             throw Error(Exit::runtime,
                         "minimal BTF: cannot write " + tmp + ": " + std::strerror(errno));
-        }
         done += std::size_t(n);
     }
-    if (rename(tmp.c_str(), path.c_str()) != 0) {
-        unlink(tmp.c_str());
+    if (rename(tmp.c_str(), path.c_str()) != 0)
         throw Error(Exit::runtime,
                     "minimal BTF: cannot rename " + tmp + ": " + std::strerror(errno));
-    }
+    cleanup.armed = false;
+}
+
+bool CoreBtfChoice::give_up(const std::string &why) {
+    if (!used) return false;
+    std::string first_line = why.substr(0, why.find('\n'));
+    log_warn("loading against the cached minimal kernel BTF " + path + " failed (" + first_line +
+             "); removed it, loading against the full kernel BTF");
+    unlink(path.c_str());
+    used = false;
+    refused = true;
+    return true;
 }
 
 CoreBtfWriter::~CoreBtfWriter() {
@@ -294,7 +321,15 @@ void CoreBtfWriter::start(const bpf_object *obj, const std::string &path) {
     const void *raw = local ? btf__raw_data(local, &size) : nullptr;
     if (!raw) return;
     const auto *p = static_cast<const std::uint8_t *>(raw);
-    done_ = std::async(std::launch::async, [path, data = std::vector<std::uint8_t>(p, p + size)] {
+    try {
+        start_thread(path, std::vector<std::uint8_t>(p, p + size));
+    } catch (const std::exception &e) { // no thread left (TasksMax): no cache, no harm
+        log_debug(std::string("no minimal kernel BTF cached: ") + e.what());
+    }
+}
+
+void CoreBtfWriter::start_thread(const std::string &path, std::vector<std::uint8_t> data) {
+    done_ = std::async(std::launch::async, [path, data = std::move(data)] {
         setpriority(PRIO_PROCESS, 0, 10); // this thread only (Linux): after the events
         try {
             write_core_btf(path, data);

@@ -22,28 +22,48 @@ struct bpf_object;
 namespace rstwatch {
 
 // The kernel types that CO-RE relocations of `local` (a BPF object's BTF) can
-// resolve to: every STRUCT/UNION/ENUM/ENUM64/TYPEDEF/FWD of `vmlinux` whose
-// essential name (without a ___flavour suffix) names such a type in `local`,
-// with the types they embed. Pointers keep their kind but point to a forward
-// declaration (or void): CO-RE matches pointer fields without looking at
-// their targets, and following them would pull in the whole kernel.
-// Returns raw BTF (the format of /sys/kernel/btf/vmlinux). Throws Error.
+// resolve to: every INT/FLOAT/STRUCT/UNION/ENUM/ENUM64/TYPEDEF/FWD of `vmlinux`
+// whose essential name (without a ___flavour suffix) names such a type in
+// `local`, with the types they embed; leaf types are copied verbatim. A
+// pointer to a struct or union points to an empty one of the same kind, name
+// and size: CO-RE compares pointer targets by kind and name only, and
+// following them would pull in the whole kernel. Not for objects that use
+// bpf_core_type_id_kernel (the id would be the file's) or types that only
+// modules define (libbpf searches no module BTF with btf_custom_path); the
+// trace and enforce objects do neither (CoreBtfCache tests compare every
+// relocation). Returns raw BTF (the format of /sys/kernel/btf/vmlinux).
+// Throws Error.
 std::vector<std::uint8_t> minimal_core_btf(const btf *local, const btf *vmlinux);
 
 // Where the minimal BTF of the object with these ELF bytes lives for this
-// boot: $RSTWATCH_CACHE_DIR (default /run/rstwatch) /core-btf/NAME-HASH.btf,
-// HASH over the boot id, the kernel release and the ELF bytes. Empty when
-// the boot id cannot be read or RSTWATCH_CACHE_DIR is "off".
+// boot: $RSTWATCH_CACHE_DIR (default /run/rstwatch) /core-btf/NAME-EUID-HASH.btf,
+// HASH over the builder's format, the boot id, the kernel release and the ELF
+// bytes. Empty when the boot id cannot be read, RSTWATCH_CACHE_DIR is "off",
+// or the process runs set-capability (AT_SECURE: the invoker's environment
+// must not pick the file).
 std::string core_btf_path(std::string_view object_name, const void *elf, std::size_t elf_size);
 
-// Whether `path` may be trusted: a regular file owned by this user, not
-// writable by others, in a directory owned by this user and not writable by
-// others (a file anyone could swap would steer every relocation).
+// Whether `path` may be trusted: a regular file (not a symlink) owned by this
+// user or root, not writable by others, in a directory of the same kind (a
+// file anyone could swap would steer every relocation).
 bool core_btf_usable(const std::string &path);
 
 // Builds minimal_core_btf(local, the running kernel's BTF) and writes it to
 // `path` atomically (a private temporary file, then rename). Throws Error.
 void write_core_btf(const std::string &path, const std::vector<std::uint8_t> &local_btf_raw);
+
+// This boot's cached minimal BTF of one object, as open_skeleton used it.
+struct CoreBtfChoice {
+    std::string path;     // the cache file ("" when the cache is off)
+    bool used = false;    // handed to libbpf by the last open
+    bool refused = false; // a load failed with it: the full kernel BTF from now on
+    // Where a CoreBtfWriter should write once the session runs ("" if not).
+    std::string to_write() const { return used || refused ? std::string() : path; }
+    // After a load that failed with the file in use: warns, removes the file
+    // (no later start may trip on it) and returns true: reload without it.
+    // False when the file was not in use (the failure is the caller's).
+    bool give_up(const std::string &why);
+};
 
 // Writes the minimal BTF of a loaded object for the next start, on a thread of
 // low priority, once tracing runs; failures are logged at debug level only.
@@ -58,6 +78,7 @@ class CoreBtfWriter {
     void start(const bpf_object *obj, const std::string &path);
 
   private:
+    void start_thread(const std::string &path, std::vector<std::uint8_t> data);
     std::future<void> done_;
 };
 

@@ -179,6 +179,7 @@ int run_install(const EnforceOptions &o) {
         }
     }
     out.flush();
+    enf.cache_core_btf();
     if (o.out.format == Format::text || !o.out.path.empty())
         log_info(o.pin && !o.duration ? "enforcement pinned; rstwatch enforce --remove --cgroup " +
                                             o.cgroup + " removes it"

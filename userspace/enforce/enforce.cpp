@@ -60,13 +60,22 @@ Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup
                          "enforced"},
     };
     if (setup.verify) optional_.push_back({"rw_enf_sockops", ""}); // reported, essential
-    left_out_ = load_leaving_out(
-        [&](const std::vector<std::string> &off) {
-            open_configured(setup, hz_fallback, caller_sockops, caller_sockopt, off);
-            return skel_->obj;
-        },
-        [&] { return enforce_bpf::load(skel_.get()); }, optional_,
-        "loading the enforce BPF programs into the kernel");
+    auto load = [&] {
+        return load_leaving_out(
+            [&](const std::vector<std::string> &off) {
+                open_configured(setup, hz_fallback, caller_sockops, caller_sockopt, off);
+                return skel_->obj;
+            },
+            [&] { return enforce_bpf::load(skel_.get()); }, optional_,
+            "loading the enforce BPF programs into the kernel");
+    };
+    try {
+        left_out_ = load();
+    } catch (const Error &e) {
+        // A cached minimal BTF must never be why a start fails.
+        if (!core_btf_.give_up(e.what())) throw;
+        left_out_ = load();
+    }
     auto loaded = [&](const bpf_program *p) { return bpf_program__fd(p) >= 0; };
     existing_ok_ = setup.existing && loaded(skel_->progs.rw_enf_existing);
     seed_ok_ = loaded(skel_->progs.rw_enf_owners) && loaded(skel_->progs.rw_enf_seed);
@@ -74,10 +83,14 @@ Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup
     hz_ = checked_hz(*skel_, "enforce BPF object");
 }
 
+void Enforcer::cache_core_btf() {
+    core_btf_writer_.start(skel_->obj, core_btf_.to_write());
+}
+
 void Enforcer::open_configured(const EnforceSetup &setup, unsigned hz_fallback, bool caller_sockops,
                                bool caller_sockopt, const std::vector<std::string> &left_out) {
     skel_.reset();
-    skel_ = open_skeleton<enforce_bpf>(hz_fallback, "enforce");
+    skel_ = open_skeleton<enforce_bpf>(hz_fallback, "enforce", &core_btf_);
 
     // ---- configure (between open and load) ----
     skel_->rodata->cfg_hz_fallback = hz_fallback ? hz_fallback : 250;

@@ -104,6 +104,9 @@ class Enforcer {
     // Optional programs the running kernel refused (see load_leaving_out).
     const std::vector<LeftOutProgram> &left_out() const { return left_out_; }
     unsigned hz() const { return hz_; }
+    // Once enforcing: caches this boot's minimal kernel BTF of the enforce
+    // object for the next start if it was not there (bpf/core_btf.hpp).
+    void cache_core_btf();
 
   private:
     // Opens and configures the object (into skel_), with the autoload of the
@@ -121,6 +124,8 @@ class Enforcer {
     std::vector<OptionalProgram> optional_;
     std::vector<LeftOutProgram> left_out_;
 
+    CoreBtfChoice core_btf_;
+    CoreBtfWriter core_btf_writer_;
     SkelPtr<enforce_bpf> skel_;
     rw_enforce_config cfg_{};
     std::vector<std::pair<std::string, LinkPtr>> links_; // name -> link

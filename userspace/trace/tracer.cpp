@@ -96,15 +96,25 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     // ---- load, leaving out what this kernel refuses and the command can do without ----
     optional_ = optional_programs(cfg);
     bool first = true;
-    left_out_ = load_leaving_out(
-        [&](const std::vector<std::string> &off) {
-            if (!first) open_object(hz_fallback);
-            first = false;
-            configure(cfg, hz_fallback, off);
-            return skel_->obj;
-        },
-        [&] { return trace_bpf::load(skel_.get()); }, optional_,
-        "loading the trace BPF programs into the kernel");
+    auto load = [&] {
+        return load_leaving_out(
+            [&](const std::vector<std::string> &off) {
+                if (!first) open_object(hz_fallback);
+                first = false;
+                configure(cfg, hz_fallback, off);
+                return skel_->obj;
+            },
+            [&] { return trace_bpf::load(skel_.get()); }, optional_,
+            "loading the trace BPF programs into the kernel");
+    };
+    try {
+        left_out_ = load();
+    } catch (const Error &e) {
+        // A cached minimal BTF must never be why a start fails.
+        if (!core_btf_.give_up(e.what())) throw;
+        first = false; // reopen, against the full kernel BTF
+        left_out_ = load();
+    }
     hz_ = checked_hz(*skel_, "BPF object");
     log_debug("trace BPF programs loaded");
     if (hook_ == SockoptHook::cgroup && bpf_program__fd(skel_->progs.rw_cgroup_setsockopt) < 0)
@@ -124,14 +134,14 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
 }
 
 void Tracer::cache_core_btf() {
-    core_btf_writer_.start(skel_->obj, core_btf_missing_);
+    core_btf_writer_.start(skel_->obj, core_btf_.to_write());
 }
 
 void Tracer::open_object(unsigned hz_fallback) {
     // libbpf fills CONFIG_HZ (__kconfig) from the kernel config; without one,
     // the value measured from jiffies.
     skel_.reset();
-    skel_ = open_skeleton<trace_bpf>(hz_fallback, "trace", &core_btf_missing_);
+    skel_ = open_skeleton<trace_bpf>(hz_fallback, "trace", &core_btf_);
 }
 
 void Tracer::configure(const TracerConfig &cfg, unsigned hz_fallback,

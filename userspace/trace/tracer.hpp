@@ -109,7 +109,7 @@ class Tracer {
     std::vector<OptionalProgram> optional_programs(const TracerConfig &cfg) const;
     void attach_all(const TracerConfig &cfg);
 
-    std::string core_btf_missing_; // where open_skeleton found no cached minimal BTF
+    CoreBtfChoice core_btf_;
     CoreBtfWriter core_btf_writer_;
     SkelPtr<trace_bpf> skel_;
     std::vector<LinkPtr> links_;

@@ -52,6 +52,12 @@ BtfPtr fake_vmlinux() {
     btf__add_typedef(k, "handler_t", proto); // 10
     btf__add_struct(k, "unrelated", 4);      // 11
     btf__add_field(k, "y", i32, 0, 0);
+    btf__add_enum(k, "e820_type", 4); // 12, unsigned with a value >= 2^31
+    btf__add_enum_value(k, "E820_TYPE_RAM", 1);
+    btf__add_enum_value(k, "E820_TYPE_RESERVED_KERN", 0x80000080ll);
+    const int page = btf__add_struct(k, "page", 64);
+    btf__add_field(k, "flags", u32, 0, 0);
+    btf__add_typedef(k, "pgtable_t", btf__add_ptr(k, page));
     return b;
 }
 
@@ -66,6 +72,8 @@ BtfPtr fake_local() {
     btf__add_enum_value(l, "SK_RST_REASON_NOT_SPECIFIED", 0);
     btf__add_typedef(l, "handler_t", i32);
     btf__add_struct(l, "not_in_kernel", 4);
+    btf__add_enum(l, "e820_type", 4);
+    btf__add_typedef(l, "pgtable_t", i32);
     return b;
 }
 
@@ -91,7 +99,12 @@ TEST(CoreBtf, KeepsTheTypesTheObjectNamesWithWhatTheyEmbed) {
     EXPECT_TRUE(find(m.get(), "sock_common", BTF_KIND_STRUCT)) << "embedded in sock";
     EXPECT_TRUE(find(m.get(), "sk_rst_reason", BTF_KIND_ENUM));
     EXPECT_TRUE(find(m.get(), "handler_t", BTF_KIND_TYPEDEF));
-    EXPECT_FALSE(find(m.get(), "foo", BTF_KIND_STRUCT)) << "only pointed to: not followed";
+    // Only pointed to: an empty struct of the same name and size, enough for
+    // CO-RE's compatibility rules on pointers, not the members behind it.
+    const btf_type *foo = find(m.get(), "foo", BTF_KIND_STRUCT);
+    ASSERT_TRUE(foo);
+    EXPECT_EQ(btf_vlen(foo), 0u);
+    EXPECT_EQ(foo->size, 4u);
     EXPECT_FALSE(find(m.get(), "unrelated", BTF_KIND_STRUCT));
     EXPECT_LT(btf__type_cnt(m.get()), btf__type_cnt(k.get()));
 }
@@ -126,6 +139,31 @@ TEST(CoreBtf, KeptTypesAreExact) {
     EXPECT_STREQ(btf__name_by_offset(m.get(), btf_enum(e)[1].name_off), "SK_RST_REASON_NEG");
     EXPECT_EQ(btf_enum(e)[1].val, -2);
 
+    // An unsigned enum with a value >= 2^31 stays unsigned (FIELD_SIGNED
+    // relocations and BPF_CORE_READ_BITFIELD depend on it).
+    const btf_type *e820 = find(m.get(), "e820_type", BTF_KIND_ENUM);
+    ASSERT_TRUE(e820);
+    ASSERT_FALSE(btf_kflag(find(k.get(), "e820_type", BTF_KIND_ENUM)));
+    EXPECT_FALSE(btf_kflag(e820));
+    EXPECT_EQ(std::uint32_t(btf_enum(e820)[1].val), 0x80000080u);
+
+    // A typedef of a pointer keeps a pointer to a struct of that name and size.
+    const btf_type *pg = find(m.get(), "pgtable_t", BTF_KIND_TYPEDEF);
+    ASSERT_TRUE(pg);
+    const btf_type *ptr = btf__type_by_id(m.get(), pg->type);
+    ASSERT_TRUE(btf_is_ptr(ptr));
+    const btf_type *target = btf__type_by_id(m.get(), ptr->type);
+    ASSERT_TRUE(target && btf_is_struct(target));
+    EXPECT_STREQ(btf__name_by_offset(m.get(), target->name_off), "page");
+    EXPECT_EQ(target->size, 64u);
+
+    // Integer types are copied verbatim (encoding, bits, offset).
+    const btf_type *kint = find(k.get(), "int", BTF_KIND_INT);
+    const btf_type *mint = find(m.get(), "int", BTF_KIND_INT);
+    ASSERT_TRUE(kint && mint);
+    EXPECT_EQ(*reinterpret_cast<const std::uint32_t *>(mint + 1),
+              *reinterpret_cast<const std::uint32_t *>(kint + 1));
+
     const btf_type *td = find(m.get(), "handler_t", BTF_KIND_TYPEDEF);
     ASSERT_TRUE(td);
     const btf_type *proto = btf__type_by_id(m.get(), td->type);
@@ -133,17 +171,29 @@ TEST(CoreBtf, KeptTypesAreExact) {
     EXPECT_EQ(btf_vlen(proto), 1u);
 }
 
+namespace {
+// RSTWATCH_CACHE_DIR for one scope, unset again even when an assertion fails.
+struct CacheDirEnv {
+    explicit CacheDirEnv(const char *v) { setenv("RSTWATCH_CACHE_DIR", v, 1); }
+    ~CacheDirEnv() { unsetenv("RSTWATCH_CACHE_DIR"); }
+};
+} // namespace
+
 TEST(CoreBtf, CachePathFollowsTheObjectAndCanBeTurnedOff) {
     const char a[] = "object A", b[] = "object B";
-    setenv("RSTWATCH_CACHE_DIR", "/somewhere", 1);
-    const std::string pa = core_btf_path("trace", a, sizeof(a));
-    EXPECT_EQ(pa.rfind("/somewhere/core-btf/trace-", 0), 0u) << pa;
-    EXPECT_EQ(pa.substr(pa.size() - 4), ".btf");
-    EXPECT_EQ(core_btf_path("trace", a, sizeof(a)), pa);
-    EXPECT_NE(core_btf_path("trace", b, sizeof(b)), pa) << "another build, another file";
-    setenv("RSTWATCH_CACHE_DIR", "off", 1);
-    EXPECT_EQ(core_btf_path("trace", a, sizeof(a)), "");
-    unsetenv("RSTWATCH_CACHE_DIR");
+    const std::string me = std::to_string(geteuid());
+    {
+        CacheDirEnv env("/somewhere");
+        const std::string pa = core_btf_path("trace", a, sizeof(a));
+        EXPECT_EQ(pa.rfind("/somewhere/core-btf/trace-" + me + "-", 0), 0u) << pa;
+        EXPECT_EQ(pa.substr(pa.size() - 4), ".btf");
+        EXPECT_EQ(core_btf_path("trace", a, sizeof(a)), pa);
+        EXPECT_NE(core_btf_path("trace", b, sizeof(b)), pa) << "another build, another file";
+    }
+    {
+        CacheDirEnv env("off");
+        EXPECT_EQ(core_btf_path("trace", a, sizeof(a)), "");
+    }
     EXPECT_EQ(core_btf_path("trace", a, sizeof(a)).rfind("/run/rstwatch/core-btf/", 0), 0u);
 }
 
