@@ -299,15 +299,18 @@ void write_core_btf(const std::string &path, const std::vector<std::uint8_t> &lo
     cleanup.armed = false;
 }
 
-bool CoreBtfChoice::give_up(const std::string &why) {
+bool CoreBtfChoice::retry_without() {
     if (!used) return false;
-    std::string first_line = why.substr(0, why.find('\n'));
-    log_warn("loading against the cached minimal kernel BTF " + path + " failed (" + first_line +
-             "); removed it, loading against the full kernel BTF");
-    unlink(path.c_str());
     used = false;
     refused = true;
     return true;
+}
+
+void CoreBtfChoice::discard(const std::string &why) {
+    log_warn("loading against the cached minimal kernel BTF " + path + " failed (" +
+             why.substr(0, why.find('\n')) +
+             "), and against the full kernel BTF it did not: " + "removed it");
+    unlink(path.c_str());
 }
 
 CoreBtfWriter::~CoreBtfWriter() {

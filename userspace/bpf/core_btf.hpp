@@ -59,10 +59,13 @@ struct CoreBtfChoice {
     bool refused = false; // a load failed with it: the full kernel BTF from now on
     // Where a CoreBtfWriter should write once the session runs ("" if not).
     std::string to_write() const { return used || refused ? std::string() : path; }
-    // After a load that failed with the file in use: warns, removes the file
-    // (no later start may trip on it) and returns true: reload without it.
-    // False when the file was not in use (the failure is the caller's).
-    bool give_up(const std::string &why);
+    // After a load that failed with the file in use: true (reload without
+    // it) and the file is no longer used; false when it was not in use (the
+    // failure is the caller's).
+    bool retry_without();
+    // The reload without it worked: the file was the cause. Warns and removes
+    // it so no later start trips on it.
+    void discard(const std::string &why);
 };
 
 // Writes the minimal BTF of a loaded object for the next start, on a thread of

@@ -72,9 +72,11 @@ Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup
     try {
         left_out_ = load();
     } catch (const Error &e) {
-        // A cached minimal BTF must never be why a start fails.
-        if (!core_btf_.give_up(e.what())) throw;
+        // A cached minimal BTF must never be why a start fails: load again
+        // without it; if that fails too, its error is the one that stands.
+        if (!core_btf_.retry_without()) throw;
         left_out_ = load();
+        core_btf_.discard(e.what());
     }
     auto loaded = [&](const bpf_program *p) { return bpf_program__fd(p) >= 0; };
     existing_ok_ = setup.existing && loaded(skel_->progs.rw_enf_existing);

@@ -110,10 +110,12 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
     try {
         left_out_ = load();
     } catch (const Error &e) {
-        // A cached minimal BTF must never be why a start fails.
-        if (!core_btf_.give_up(e.what())) throw;
+        // A cached minimal BTF must never be why a start fails: load again
+        // without it; if that fails too, its error is the one that stands.
+        if (!core_btf_.retry_without()) throw;
         first = false; // reopen, against the full kernel BTF
         left_out_ = load();
+        core_btf_.discard(e.what());
     }
     hz_ = checked_hz(*skel_, "BPF object");
     log_debug("trace BPF programs loaded");
