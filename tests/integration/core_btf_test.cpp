@@ -70,6 +70,14 @@ class TempDir {
     std::string path_;
 };
 
+// One `trace` into an empty cache directory, and the files it left there
+// (one, the trace object's, when the cache works).
+std::vector<std::string> cache_written_by_a_first_start(const TempDir &dir) {
+    if (dir.path().empty()) return {};
+    trace_once(dir.path());
+    return cached_files(dir.path());
+}
+
 } // namespace
 
 TEST(CoreBtfCache, SecondStartRelocatesAgainstTheCachedFileWithTheSameResults) {
@@ -109,9 +117,7 @@ TEST(CoreBtfCache, SecondStartRelocatesAgainstTheCachedFileWithTheSameResults) {
 TEST(CoreBtfCache, AFileOthersCanWriteIsNotTrusted) {
     RW_REQUIRE_BPF();
     TempDir dir;
-    ASSERT_FALSE(dir.path().empty());
-    trace_once(dir.path());
-    const auto files = cached_files(dir.path());
+    const std::vector<std::string> files = cache_written_by_a_first_start(dir);
     ASSERT_EQ(files.size(), 1u);
     ASSERT_EQ(chmod(files[0].c_str(), 0666), 0);
     EXPECT_FALSE(trace_once(dir.path()).used_cache)
@@ -126,9 +132,7 @@ TEST(CoreBtfCache, AFileOthersCanWriteIsNotTrusted) {
 TEST(CoreBtfCache, ABrokenCachedFileFallsBackToTheFullBtfAndIsRemoved) {
     RW_REQUIRE_BPF();
     TempDir dir;
-    ASSERT_FALSE(dir.path().empty());
-    trace_once(dir.path());
-    const auto files = cached_files(dir.path());
+    const std::vector<std::string> files = cache_written_by_a_first_start(dir);
     ASSERT_EQ(files.size(), 1u);
     ASSERT_EQ(truncate(files[0].c_str(), 100), 0); // trusted (0600, ours) but not BTF any more
 
@@ -150,9 +154,7 @@ TEST(CoreBtfCache, ABrokenCachedFileFallsBackToTheFullBtfAndIsRemoved) {
 TEST(CoreBtfCache, ResetsAreTracedWithTheCachedBtf) {
     RW_REQUIRE_BPF();
     TempDir dir;
-    ASSERT_FALSE(dir.path().empty());
-    trace_once(dir.path());
-    const auto files = cached_files(dir.path());
+    const std::vector<std::string> files = cache_written_by_a_first_start(dir);
     ASSERT_EQ(files.size(), 1u);
     struct stat before {};
     ASSERT_EQ(stat(files[0].c_str(), &before), 0);

@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/error.hpp"
+
 struct btf;
 struct bpf_object;
 
@@ -67,6 +69,22 @@ struct CoreBtfChoice {
     // it so no later start trips on it.
     void discard(const std::string &why);
 };
+
+// Runs `load` (which opens the object through open_skeleton(..., &core) and
+// loads it); when that fails with the cached file in use, runs it once more
+// against the full kernel BTF and removes the file only if that worked. A
+// cached minimal BTF must never be why a start fails; when the second load
+// fails too, its error is the one that stands.
+template <class Load> auto load_trying_core_btf(CoreBtfChoice &core, Load &&load) {
+    try {
+        return load();
+    } catch (const Error &e) {
+        if (!core.retry_without()) throw;
+        auto loaded = load();
+        core.discard(e.what());
+        return loaded;
+    }
+}
 
 // Writes the minimal BTF of a loaded object for the next start, on a thread of
 // low priority, once tracing runs; failures are logged at debug level only.

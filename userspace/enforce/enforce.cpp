@@ -69,15 +69,7 @@ Enforcer::Enforcer(const EnforceSetup &setup, unsigned hz_fallback) : cfg_(setup
             [&] { return enforce_bpf::load(skel_.get()); }, optional_,
             "loading the enforce BPF programs into the kernel");
     };
-    try {
-        left_out_ = load();
-    } catch (const Error &e) {
-        // A cached minimal BTF must never be why a start fails: load again
-        // without it; if that fails too, its error is the one that stands.
-        if (!core_btf_.retry_without()) throw;
-        left_out_ = load();
-        core_btf_.discard(e.what());
-    }
+    left_out_ = load_trying_core_btf(core_btf_, load); // a retry reopens the object
     auto loaded = [&](const bpf_program *p) { return bpf_program__fd(p) >= 0; };
     existing_ok_ = setup.existing && loaded(skel_->progs.rw_enf_existing);
     seed_ok_ = loaded(skel_->progs.rw_enf_owners) && loaded(skel_->progs.rw_enf_seed);

@@ -107,16 +107,7 @@ Tracer::Tracer(const TracerConfig &cfg, unsigned hz_fallback) {
             [&] { return trace_bpf::load(skel_.get()); }, optional_,
             "loading the trace BPF programs into the kernel");
     };
-    try {
-        left_out_ = load();
-    } catch (const Error &e) {
-        // A cached minimal BTF must never be why a start fails: load again
-        // without it; if that fails too, its error is the one that stands.
-        if (!core_btf_.retry_without()) throw;
-        first = false; // reopen, against the full kernel BTF
-        left_out_ = load();
-        core_btf_.discard(e.what());
-    }
+    left_out_ = load_trying_core_btf(core_btf_, load); // a retry reopens the object
     hz_ = checked_hz(*skel_, "BPF object");
     log_debug("trace BPF programs loaded");
     if (hook_ == SockoptHook::cgroup && bpf_program__fd(skel_->progs.rw_cgroup_setsockopt) < 0)
